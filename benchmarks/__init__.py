@@ -1,0 +1,1 @@
+"""edgeshelf.benchmarks (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""edgeshelf.catalogue (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""edgeshelf.converters (see DESIGN.md)."""

@@ -1,0 +1,9 @@
+"""CLI commands of the converters room."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add this room's sub-commands (none yet)."""

@@ -1,0 +1,1 @@
+"""edgeshelf.firmware_bridge (see DESIGN.md)."""

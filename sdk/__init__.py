@@ -1,0 +1,1 @@
+"""edgeshelf.sdk (see DESIGN.md)."""

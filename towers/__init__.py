@@ -1,0 +1,1 @@
+"""edgeshelf.towers (see DESIGN.md)."""
