@@ -1,9 +1,12 @@
-"""CLI commands of the catalogue room."""
+"""CLI commands of the catalogue room (data: sample-catalogue; index: catalogue, serve, tokens)."""
 
 from __future__ import annotations
 
 import argparse
 
+from edgeshelf.catalogue import data_cli, index_cli
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this room's sub-commands (none yet)."""
+    data_cli.register(subparsers)
+    index_cli.register(subparsers)
