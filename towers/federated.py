@@ -1,0 +1,530 @@
+"""Federated personalisation of the query side (FedAvg on Flower's Message API).
+
+What is trained on devices is a small **query adapter** after the fusion tower::
+
+    a(q) = normalize(q + W q + b)          W: [dim, dim], b: [dim], initialised to 0 (identity)
+
+Products are never re-embedded, so every shard and the lookup index stay valid and the space id
+does not change; the encoders and the fusion tower stay frozen. At ``dim = 128`` the adapter has
+16,512 parameters: 66,048 bytes (float32) go each way per client and round.
+
+A device learns from what its user picks: (query embedding, chosen product id) pairs recorded on
+the device only (:mod:`edgeshelf.sdk.feedback`). Its local loss is the softmax cross-entropy of the
+chosen product among the catalogue vectors it searches (temperature ``tau``).
+
+Rounds follow the seed:
+
+* server: ``M_glob = sum_i n_i M_loc^i / sum_i n_i`` (FedAvg weighted by example count), and
+* client, on receiving ``M_glob``: ``M_loc' = M_loc + eta (M_glob - M_loc)``, then local
+  training from ``M_loc'``. Each client keeps its own adapter in its Flower ``Context.state``:
+  ``eta = 1`` is plain FedAvg; ``eta < 1`` keeps part of the personal model (personalisation).
+
+Privacy option: Flower's ``DifferentialPrivacyServerSideFixedClipping`` wrapper clips every
+client update to ``clipping_norm`` and adds Gaussian noise with standard deviation
+``noise_multiplier * clipping_norm / clients`` to the average. :func:`gaussian_dp_epsilon` states
+the guarantee with the Renyi-DP accountant of the Gaussian mechanism (Mironov 2017), composed
+over rounds with every client taking part in every round (no subsampling amplification claimed):
+``eps(delta) = min_alpha R * alpha / (2 z^2) + log(1 / delta) / (alpha - 1)``. This is
+client-level DP of the released global adapter. Production would add secure aggregation
+(Flower's SecAgg+), so the server sees only the sum of the clipped, noised updates.
+
+Training here is plain numpy with hand-derived gradients (the adapter is linear + normalisation),
+so a simulated client needs no TensorFlow; :func:`adapter_keras_model` builds the identical Keras
+model that the converters quantize into the bundle.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from edgeshelf.sdk.errors import InvalidInputError
+
+ADAPTER_KEYS = ("kernel", "bias")
+
+
+# --------------------------------------------------------------------------------------------
+# the adapter (numpy)
+
+
+def identity_adapter(dim: int) -> list[np.ndarray]:
+    """Adapter weights that leave every query unchanged: ``[W (dim, dim) = 0, b (dim,) = 0]``."""
+    return [np.zeros((dim, dim), np.float32), np.zeros((dim,), np.float32)]
+
+
+def check_adapter(weights: Sequence[np.ndarray], dim: int, origin: str = "adapter") -> list[np.ndarray]:
+    """Validate adapter weights (shapes, finite values); raise InvalidInputError naming ``origin``."""
+    if len(weights) != 2:
+        raise InvalidInputError(f"{origin}: expected 2 arrays (kernel, bias), got {len(weights)}")
+    kernel, bias = (np.asarray(w, dtype=np.float32) for w in weights)
+    if kernel.shape != (dim, dim) or bias.shape != (dim,):
+        raise InvalidInputError(
+            f"{origin}: expected shapes ({dim}, {dim}) and ({dim},), got {kernel.shape} and {bias.shape}"
+        )
+    if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+        raise InvalidInputError(f"{origin}: update contains NaN or infinite values")
+    return [kernel, bias]
+
+
+def apply_adapter(weights: Sequence[np.ndarray], queries: np.ndarray) -> np.ndarray:
+    """``normalize(q + q W + b)`` for float32 queries ``[B, dim]`` (row vectors)."""
+    kernel, bias = weights
+    u = queries + queries @ kernel + bias
+    return (u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def adapter_loss_and_grads(
+    weights: Sequence[np.ndarray], queries: np.ndarray, targets: np.ndarray, products: np.ndarray, tau: float
+) -> tuple[float, list[np.ndarray]]:
+    """Mean softmax cross-entropy of ``targets`` (row indices into ``products``) and its gradients."""
+    kernel, bias = weights
+    u = queries + queries @ kernel + bias
+    norm = np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    f = u / norm
+    logits = f @ products.T / tau
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    rows = np.arange(len(targets))
+    loss = float(-np.log(np.maximum(probs[rows, targets], 1e-12)).mean())
+    dlogits = probs
+    dlogits[rows, targets] -= 1.0
+    dlogits /= len(targets)
+    df = dlogits @ products / tau
+    du = (df - f * np.sum(df * f, axis=1, keepdims=True)) / norm
+    return loss, [(queries.T @ du).astype(np.float32), du.sum(axis=0).astype(np.float32)]
+
+
+def local_step(local: Sequence[np.ndarray], global_: Sequence[np.ndarray], eta: float) -> list[np.ndarray]:
+    """The seed's local step: ``M_loc' = M_loc + eta (M_glob - M_loc)`` (eta = 1 gives M_glob)."""
+    if not 0.0 <= eta <= 1.0:
+        raise InvalidInputError(f"eta must be in [0, 1], got {eta}")
+    return [(loc + eta * (glob - loc)).astype(np.float32) for loc, glob in zip(local, global_, strict=True)]
+
+
+def federated_average(updates: Sequence[tuple[Sequence[np.ndarray], int]]) -> list[np.ndarray]:
+    """``M_glob = sum_i n_i M_i / sum_i n_i`` over ``(weights, example_count)`` pairs."""
+    if not updates:
+        raise InvalidInputError("no client updates to average")
+    total = float(sum(n for _, n in updates))
+    if total <= 0:
+        raise InvalidInputError("client example counts sum to zero")
+    return [
+        (sum(np.asarray(w[i], np.float64) * n for w, n in updates) / total).astype(np.float32)
+        for i in range(len(updates[0][0]))
+    ]
+
+
+def train_adapter(
+    weights: Sequence[np.ndarray],
+    queries: np.ndarray,
+    targets: np.ndarray,
+    products: np.ndarray,
+    *,
+    epochs: int = 5,
+    learning_rate: float = 0.05,
+    batch_size: int = 32,
+    tau: float = 0.05,
+    seed: int = 0,
+) -> tuple[list[np.ndarray], float]:
+    """Local training (Adam) of the adapter on a client's picks; returns (weights, last loss)."""
+    w = [np.array(x, dtype=np.float32, copy=True) for x in weights]
+    m = [np.zeros_like(x) for x in w]
+    v = [np.zeros_like(x) for x in w]
+    rng = np.random.default_rng(seed)
+    step, loss = 0, float("nan")
+    for _ in range(epochs):
+        order = rng.permutation(len(targets))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            loss, grads = adapter_loss_and_grads(w, queries[idx], targets[idx], products, tau)
+            step += 1
+            for i, g in enumerate(grads):
+                m[i] = 0.9 * m[i] + 0.1 * g
+                v[i] = 0.999 * v[i] + 0.001 * g * g
+                mhat = m[i] / (1 - 0.9**step)
+                vhat = v[i] / (1 - 0.999**step)
+                w[i] -= learning_rate * mhat / (np.sqrt(vhat) + 1e-8)
+    return w, loss
+
+
+def recall_at_k(
+    weights: Sequence[np.ndarray] | None,
+    queries: np.ndarray,
+    targets: np.ndarray,
+    products: np.ndarray,
+    k: int = 10,
+) -> float:
+    """Share of queries whose chosen product is in the top ``k`` (``weights=None``: no adapter)."""
+    if len(targets) == 0:
+        return float("nan")
+    q = queries if weights is None else apply_adapter(weights, queries)
+    scores = q @ products.T
+    top = np.argpartition(-scores, kth=min(k, scores.shape[1] - 1), axis=1)[:, :k]
+    return float(np.mean([t in row for t, row in zip(targets, top, strict=True)]))
+
+
+def gaussian_dp_epsilon(noise_multiplier: float, rounds: int, delta: float = 1e-5) -> float:
+    """(epsilon, delta)-DP of ``rounds`` Gaussian mechanisms with noise multiplier z (RDP accountant)."""
+    if noise_multiplier <= 0:
+        return math.inf
+    alphas = [1.0 + x / 10.0 for x in range(1, 100)] + list(range(12, 256))
+    return min(rounds * a / (2 * noise_multiplier**2) + math.log(1 / delta) / (a - 1) for a in alphas)
+
+
+def adapter_keras_model(weights: Sequence[np.ndarray]):
+    """The adapter as a Keras model (float32 ``[B, dim]`` -> ``[B, dim]``, L2-normalised), for the converters."""
+    import keras
+    from edgeshelf.towers.model import _layers
+
+    _, _, L2Normalize, _ = _layers()
+    kernel, bias = weights
+    dim = kernel.shape[0]
+    query = keras.Input((dim,), dtype="float32", name="query")
+    delta = keras.layers.Dense(dim, name="adapter_dense")(query)
+    out = L2Normalize(name="adapter_l2")(keras.layers.Add(name="adapter_residual")([query, delta]))
+    model = keras.Model(query, out, name="query_adapter")
+    model.get_layer("adapter_dense").set_weights([kernel, bias])
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# simulated households
+
+
+@dataclass
+class ClientData:
+    """One simulated device: its queries' embeddings and the product rows its user picked."""
+
+    name: str
+    groups: tuple[str, ...]
+    preference: str
+    train_queries: np.ndarray
+    train_targets: np.ndarray
+    test_queries: np.ndarray
+    test_targets: np.ndarray
+    query_texts: list[str] = field(default_factory=list)
+
+
+def make_clients(
+    products: Sequence[Any],
+    embed_texts: Any,
+    *,
+    clients: int = 6,
+    picks: int = 120,
+    group_key: str = "gender",
+    prefer_key: str = "baseColour",
+    query_keys: Sequence[str] = ("gender", "category"),
+    test_fraction: float = 0.3,
+    seed: int = 0,
+) -> list[ClientData]:
+    """Non-IID households over a catalogue: each sees a few ``group_key`` values (e.g. genders) and
+    prefers one ``prefer_key`` value (e.g. a colour). A query names the ``query_keys`` attributes
+    of a product ("women tops"); the household picks, among the matching products, one with its
+    preferred value when there is one. ``embed_texts(list[str]) -> float32 [N, dim]`` embeds the
+    queries with the (frozen) towers.
+    """
+
+    def attr(p: Any, key: str) -> str:
+        if key == "category":
+            return p.category or ""
+        return str(p.attributes.get(key, "") or "")
+
+    rng = random.Random(seed)
+    groups = sorted({attr(p, group_key) for p in products if attr(p, group_key)})
+    prefs = sorted({attr(p, prefer_key) for p in products if attr(p, prefer_key)})
+    if not groups or not prefs:
+        raise InvalidInputError(
+            f"the catalogue has no '{group_key}' or '{prefer_key}' attribute to make households from; "
+            f"pass --group-by / --prefer with attribute names it has"
+        )
+    index_of = {p.id: i for i, p in enumerate(products)}
+    by_query: dict[tuple[str, ...], list[Any]] = {}
+    for p in products:
+        key = tuple(attr(p, k) for k in query_keys)
+        if all(key):
+            by_query.setdefault(key, []).append(p)
+    out: list[ClientData] = []
+    for c in range(clients):
+        chosen_groups = tuple(rng.sample(groups, k=min(len(groups), rng.choice([1, 2]))))
+        keys = [k for k in by_query if attr(by_query[k][0], group_key) in chosen_groups]
+        prefs_here = sorted({attr(p, prefer_key) for k in keys for p in by_query[k]})
+        preference = rng.choice(prefs_here or prefs)
+        texts, targets = [], []
+        for _ in range(picks):
+            key = rng.choice(keys)
+            candidates = by_query[key]
+            liked = [p for p in candidates if attr(p, prefer_key) == preference]
+            pick = rng.choice(liked or candidates)
+            texts.append(" ".join(key).lower())
+            targets.append(index_of[pick.id])
+        vectors = np.asarray(embed_texts(texts), np.float32)
+        split = int(round(len(texts) * (1 - test_fraction)))
+        out.append(
+            ClientData(
+                name=f"household-{c}",
+                groups=chosen_groups,
+                preference=preference,
+                train_queries=vectors[:split],
+                train_targets=np.asarray(targets[:split]),
+                test_queries=vectors[split:],
+                test_targets=np.asarray(targets[split:]),
+                query_texts=texts,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Flower apps
+
+
+@dataclass(frozen=True)
+class FederatedOptions:
+    """Settings of a federated run (see the module docstring for the maths)."""
+
+    rounds: int = 5
+    eta: float = 1.0
+    local_epochs: int = 3
+    learning_rate: float = 0.02
+    batch_size: int = 32
+    tau: float = 0.05
+    dp_noise: float = 0.0
+    dp_clip: float = 0.5
+    dp_delta: float = 1e-5
+    seed: int = 0
+
+
+@dataclass
+class RoundReport:
+    round: int
+    clients: dict[str, dict[str, float]]
+    mean_personal_recall: float
+    mean_global_recall: float
+
+
+@dataclass
+class FederatedReport:
+    options: FederatedOptions
+    dim: int
+    parameters: int
+    bytes_per_round_per_client: int
+    baseline_recall: dict[str, float]
+    rounds: list[RoundReport]
+    final_global: list[np.ndarray]
+    epsilon: float | None
+    failed_clients: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "options": asdict(self.options),
+            "dim": self.dim,
+            "parameters": self.parameters,
+            "bytes_per_round_per_client": self.bytes_per_round_per_client,
+            "baseline_recall_at_10": self.baseline_recall,
+            "rounds": [asdict(r) for r in self.rounds],
+            "dp": None
+            if self.epsilon is None
+            else {
+                "noise_multiplier": self.options.dp_noise,
+                "clipping_norm": self.options.dp_clip,
+                "delta": self.options.dp_delta,
+                "epsilon": self.epsilon,
+                "accountant": "RDP of the Gaussian mechanism, composed over rounds, no subsampling",
+            },
+            "failed_clients": self.failed_clients,
+        }
+
+
+def _checked_fedavg_class():
+    from flwr.app import ArrayRecord
+    from flwr.serverapp.strategy import FedAvg
+
+    class CheckedFedAvg(FedAvg):
+        """FedAvg that drops replies whose update has the wrong shape or non-finite values.
+
+        Replies carrying an error (a client that crashed mid-round) are dropped by Flower's FedAvg
+        itself; the global model is the weighted average of the intact updates only.
+        """
+
+        def __init__(self, dim: int, rejected: list[str], on_metrics: Any = None, **kwargs):
+            super().__init__(**kwargs)
+            self.dim = dim
+            self.rejected = rejected
+            self.on_metrics = on_metrics
+
+        def aggregate_train(self, server_round, replies):
+            kept = []
+            for msg in replies:
+                if msg.has_error():
+                    self.rejected.append(
+                        f"round {server_round}: node {msg.metadata.src_node_id} failed: {msg.error.reason}"
+                    )
+                    continue
+                try:
+                    arrays = msg.content[self.arrayrecord_key]
+                    if not isinstance(arrays, ArrayRecord):
+                        raise InvalidInputError("reply carries no ArrayRecord")
+                    check_adapter(arrays.to_numpy_ndarrays(), self.dim, f"node {msg.metadata.src_node_id}")
+                except (InvalidInputError, KeyError) as exc:
+                    self.rejected.append(f"round {server_round}: {exc}")
+                    continue
+                kept.append(msg)
+                if self.on_metrics is not None and "metrics" in msg.content:
+                    self.on_metrics(server_round, dict(msg.content["metrics"]))
+            return super().aggregate_train(server_round, kept)
+
+    return CheckedFedAvg
+
+
+def simulate(
+    products: np.ndarray,
+    clients: list[ClientData],
+    options: FederatedOptions = FederatedOptions(),
+    faults: dict[int, str] | None = None,
+    progress: bool = True,
+) -> FederatedReport:
+    """Run FedAvg rounds over ``clients`` with Flower's simulation runtime (Ray backend).
+
+    ``products`` are the catalogue vectors (float32 ``[N, dim]``) every client searches.
+    ``faults`` injects failures in round 1 for tests: ``{client_index: "crash" | "bad-shape"}``
+    (the client raises mid-round, or sends an update of the wrong shape).
+    """
+    from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import Grid, ServerApp
+    from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
+    from flwr.simulation import run_simulation
+
+    dim = int(products.shape[1])
+    n = len(clients)
+    if n < 2:
+        raise InvalidInputError(f"federated averaging needs at least 2 clients, got {n}")
+    rejected: list[str] = []
+    per_round: dict[int, dict[str, dict[str, float]]] = {}
+    holder: dict[str, Any] = {}
+    baseline = {c.name: recall_at_k(None, c.test_queries, c.test_targets, products) for c in clients}
+
+    client_app = ClientApp()
+
+    @client_app.train()
+    def client_train(msg: Message, context: Context) -> Message:
+        cid = int(context.node_config["partition-id"])
+        data = clients[cid]
+        cfg = msg.content["config"]
+        rnd = int(cfg["server-round"])
+        fault = (faults or {}).get(cid) if rnd == 1 else None
+        if fault == "crash":
+            raise RuntimeError(f"{data.name} crashed mid-round (fault injection)")
+        global_w = check_adapter(msg.content["arrays"].to_numpy_ndarrays(), dim, "global model")
+        state = context.state.get("personal")
+        local = state.to_numpy_ndarrays() if isinstance(state, ArrayRecord) else [w.copy() for w in global_w]
+        start = local_step(local, global_w, float(cfg["eta"]))
+        trained, loss = train_adapter(
+            start,
+            data.train_queries,
+            data.train_targets,
+            products,
+            epochs=int(cfg["epochs"]),
+            learning_rate=float(cfg["lr"]),
+            batch_size=int(cfg["batch"]),
+            tau=float(cfg["tau"]),
+            seed=int(cfg["seed"]) + 1000 * rnd + cid,
+        )
+        context.state["personal"] = ArrayRecord(trained)
+        metrics = {
+            "num-examples": len(data.train_targets),
+            "train-loss": loss,
+            "personal-recall": recall_at_k(trained, data.test_queries, data.test_targets, products),
+            "global-recall": recall_at_k(global_w, data.test_queries, data.test_targets, products),
+        }
+        metrics["client"] = cid
+        sent = [trained[0][:, :-1].copy(), trained[1]] if fault == "bad-shape" else trained
+        return Message(
+            RecordDict({"arrays": ArrayRecord(sent), "metrics": MetricRecord(metrics)}), reply_to=msg
+        )
+
+    server_app = ServerApp()
+
+    @server_app.main()
+    def server_main(grid: Grid, context: Context) -> None:
+        def record(rnd: int, metrics: dict[str, Any]) -> None:
+            name = clients[int(metrics.pop("client"))].name
+            per_round.setdefault(rnd, {})[name] = {k: float(v) for k, v in metrics.items()}
+
+        strategy = _checked_fedavg_class()(
+            dim,
+            rejected,
+            record,
+            fraction_evaluate=0.0,
+            min_train_nodes=max(1, n - len(faults or {})),
+            min_available_nodes=n,
+        )
+        if options.dp_noise > 0:
+            strategy = DifferentialPrivacyServerSideFixedClipping(
+                strategy, options.dp_noise, options.dp_clip, n
+            )
+        config = ConfigRecord(
+            {
+                "eta": options.eta,
+                "epochs": options.local_epochs,
+                "lr": options.learning_rate,
+                "batch": options.batch_size,
+                "tau": options.tau,
+                "seed": options.seed,
+            }
+        )
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(identity_adapter(dim)),
+            num_rounds=options.rounds,
+            train_config=config,
+        )
+        holder["arrays"] = result.arrays.to_numpy_ndarrays()
+
+    import logging
+    import os
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    logging.getLogger("flwr").setLevel(logging.WARNING if not progress else logging.INFO)
+    run_simulation(
+        server_app,
+        client_app,
+        num_supernodes=n,
+        backend_config={
+            "client_resources": {"num_cpus": 1},
+            "init_args": {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False},
+        },
+    )
+    if "arrays" not in holder:
+        raise RuntimeError("the federated simulation ended without a global model (see Flower's log above)")
+    final = check_adapter(holder["arrays"], dim, "final global model")
+    rounds = []
+    for rnd in sorted(per_round):
+        rows = per_round[rnd]
+        rounds.append(
+            RoundReport(
+                round=rnd,
+                clients=rows,
+                mean_personal_recall=float(np.mean([r["personal-recall"] for r in rows.values()])),
+                mean_global_recall=float(np.mean([r["global-recall"] for r in rows.values()])),
+            )
+        )
+    params = dim * dim + dim
+    return FederatedReport(
+        options=options,
+        dim=dim,
+        parameters=params,
+        bytes_per_round_per_client=4 * params,
+        baseline_recall=baseline,
+        rounds=rounds,
+        final_global=final,
+        epsilon=gaussian_dp_epsilon(options.dp_noise, options.rounds, options.dp_delta)
+        if options.dp_noise > 0
+        else None,
+        failed_clients=rejected,
+    )
