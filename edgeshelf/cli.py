@@ -18,6 +18,7 @@ from edgeshelf import __version__
 ROOM_CLIS = (
     "edgeshelf.catalogue.cli",
     "edgeshelf.towers.cli",
+    "edgeshelf.towers.federated_cli",
     "edgeshelf.converters.cli",
     "edgeshelf.sdk.cli",
     "edgeshelf.firmware_bridge.cli",

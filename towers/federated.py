@@ -357,7 +357,18 @@ def _checked_fedavg_class():
             self.rejected = rejected
             self.on_metrics = on_metrics
 
+        def configure_train(self, server_round, arrays, config, grid):
+            messages = list(super().configure_train(server_round, arrays, config, grid))
+            self.sent = {msg.metadata.dst_node_id for msg in messages}
+            return messages
+
         def aggregate_train(self, server_round, replies):
+            replies = list(replies)
+            silent = getattr(self, "sent", set()) - {msg.metadata.src_node_id for msg in replies}
+            for node in sorted(silent):
+                self.rejected.append(
+                    f"round {server_round}: node {node} failed: no reply (crashed or timed out)"
+                )
             kept = []
             for msg in replies:
                 if msg.has_error():
@@ -389,6 +400,55 @@ def simulate(
     progress: bool = True,
 ) -> FederatedReport:
     """Run FedAvg rounds over ``clients`` with Flower's simulation runtime (Ray backend).
+
+    The simulation runs in a spawned child process: Ray starts and stops a local cluster and
+    installs its own process management, which must not touch the caller (a device app, a CLI,
+    a test runner). The report comes back through a pipe.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(
+        target=_simulate_child,
+        args=(sender, products, clients, options, faults, progress),
+        name="edgeshelf-flower",
+    )
+    child.start()
+    sender.close()
+    try:
+        status, payload = receiver.recv()
+    except EOFError:
+        child.join()
+        raise RuntimeError(
+            f"the federated simulation process died (exit code {child.exitcode}) before reporting; "
+            "see Flower's log above"
+        ) from None
+    child.join()
+    if status == "error":
+        raise RuntimeError(f"the federated simulation failed: {payload}")
+    return payload
+
+
+def _simulate_child(sender, products, clients, options, faults, progress) -> None:
+    try:
+        report = _simulate_in_process(products, clients, options, faults, progress)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        sender.send(("error", f"{type(exc).__name__}: {exc}"))
+    else:
+        sender.send(("ok", report))
+    finally:
+        sender.close()
+
+
+def _simulate_in_process(
+    products: np.ndarray,
+    clients: list[ClientData],
+    options: FederatedOptions,
+    faults: dict[int, str] | None,
+    progress: bool,
+) -> FederatedReport:
+    """The simulation itself (see :func:`simulate`).
 
     ``products`` are the catalogue vectors (float32 ``[N, dim]``) every client searches.
     ``faults`` injects failures in round 1 for tests: ``{client_index: "crash" | "bad-shape"}``
@@ -461,7 +521,7 @@ def simulate(
             rejected,
             record,
             fraction_evaluate=0.0,
-            min_train_nodes=max(1, n - len(faults or {})),
+            min_train_nodes=n,  # FedAvg sizes its sample before all nodes have registered
             min_available_nodes=n,
         )
         if options.dp_noise > 0:
