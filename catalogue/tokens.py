@@ -358,8 +358,8 @@ def _write(path: Path, records: list[dict[str, Any]]) -> None:
         "kdf": _KDF,
         "tokens": records,
     }
-    # atomic_write_text goes through mkstemp, so the file is created with mode 0600.
-    atomic_write_text(path, json.dumps(document, indent=2) + "\n")
+    # Only salted hashes are stored, but the file is still readable by its owner alone.
+    atomic_write_text(path, json.dumps(document, indent=2) + "\n", mode=0o600)
 
 
 @contextlib.contextmanager

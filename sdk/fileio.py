@@ -16,13 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; return the path."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``path`` atomically with permission ``mode``; return the path.
+
+    The default 0644 suits artifacts read by services running as other users; pass 0o600 for
+    secrets.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; artifacts are read by services running as others
+        os.fchmod(fd, mode)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -35,9 +39,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically; return the path."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike[str], text: str, mode: int = 0o644) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically with permission ``mode``; return the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
 @contextlib.contextmanager
@@ -54,6 +58,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    os.chmod(staging, 0o755)  # mkdtemp makes 0700; bundles and shards are read by other users
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")

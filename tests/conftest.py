@@ -15,6 +15,13 @@ from pathlib import Path
 
 import pytest
 
+# TensorFlow must be imported before usearch: the other order breaks the TFLite converter's
+# int8 path in one process ("Failed VHLO to version"). Hosts without TensorFlow skip this.
+try:  # noqa: SIM105
+    import tensorflow  # noqa: F401
+except ImportError:
+    pass
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EDGESHELF_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 

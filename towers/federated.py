@@ -35,10 +35,15 @@ model that the converters quantize into the bundle.
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import os
 import random
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -174,6 +179,90 @@ def gaussian_dp_epsilon(noise_multiplier: float, rounds: int, delta: float = 1e-
         return math.inf
     alphas = [1.0 + x / 10.0 for x in range(1, 100)] + list(range(12, 256))
     return min(rounds * a / (2 * noise_multiplier**2) + math.log(1 / delta) / (a - 1) for a in alphas)
+
+
+ADAPTER_FORMAT_VERSION = 1
+
+
+def save_adapter(
+    path: str | os.PathLike[str], weights: Sequence[np.ndarray], space_id: str, **meta: Any
+) -> Path:
+    """Write adapter weights to ``path`` (``.npz``, atomically) with the space id they belong to
+    and optional JSON-able ``meta`` (rounds, eta, DP settings); the input of
+    ``edgeshelf convert --adapter``."""
+    from edgeshelf.sdk.fileio import atomic_write_bytes
+
+    kernel, bias = check_adapter(weights, int(np.asarray(weights[1]).shape[0]))
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        kernel=kernel,
+        bias=bias,
+        space_id=np.str_(space_id),
+        format_version=np.int32(ADAPTER_FORMAT_VERSION),
+        meta=np.str_(json.dumps(meta, default=float)),
+    )
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class QueryAdapter:
+    """Adapter weights read from a file, with the space id they were trained in."""
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    space_id: str
+    meta: dict[str, Any]
+    source: str
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return [self.kernel, self.bias]
+
+    @property
+    def dim(self) -> int:
+        return int(self.bias.shape[0])
+
+
+def load_adapter(
+    path: str | os.PathLike[str], *, space_id: str | None = None, dim: int | None = None
+) -> QueryAdapter:
+    """Read an adapter written by :func:`save_adapter` (``edgeshelf federated simulate --out``).
+
+    Raises :class:`~edgeshelf.sdk.errors.CorruptArtifactError` for an unreadable file and
+    :class:`~edgeshelf.sdk.errors.SpaceMismatchError` when it was trained in another space than
+    ``space_id`` (its query vectors would point into the wrong space).
+    """
+    from edgeshelf.sdk.errors import CorruptArtifactError, ModelNotFoundError, SpaceMismatchError
+
+    source = Path(path)
+    if not source.is_file():
+        raise ModelNotFoundError(
+            f"adapter file {source} does not exist; write one with `edgeshelf federated simulate --out`"
+        )
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            version = int(data["format_version"])
+            kernel, bias = data["kernel"], data["bias"]
+            adapter_space = str(data["space_id"])
+            meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CorruptArtifactError(
+            f"{source} is not an edgeshelf adapter file ({exc}); re-run `edgeshelf federated simulate --out`"
+        ) from exc
+    if version != ADAPTER_FORMAT_VERSION:
+        raise CorruptArtifactError(
+            f"{source}: adapter format version {version}, this edgeshelf reads {ADAPTER_FORMAT_VERSION}"
+        )
+    kernel, bias = check_adapter([kernel, bias], dim if dim is not None else int(bias.shape[0]), str(source))
+    if space_id is not None and adapter_space != space_id:
+        raise SpaceMismatchError(
+            f"adapter {source}",
+            space_id,
+            adapter_space,
+            "train the adapter on these towers (edgeshelf federated simulate --towers TOWERS --out ...)",
+        )
+    return QueryAdapter(kernel, bias, adapter_space, dict(meta), str(source))
 
 
 def adapter_keras_model(weights: Sequence[np.ndarray]):

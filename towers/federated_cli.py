@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -62,8 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     from edgeshelf.catalogue.products import load_catalogue
-    from edgeshelf.sdk.fileio import atomic_write_bytes
-    from edgeshelf.towers.federated import FederatedOptions, make_clients, recall_at_k, simulate
+    from edgeshelf.towers.federated import (
+        FederatedOptions,
+        make_clients,
+        recall_at_k,
+        save_adapter,
+        simulate,
+    )
     from edgeshelf.towers.model import Towers
 
     catalogue = load_catalogue(args.catalogue, columns=args.preset or args.columns)
@@ -108,15 +111,18 @@ def _simulate(args: argparse.Namespace) -> int:
         for c in clients
     ]
     if args.out:
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            kernel=report.final_global[0],
-            bias=report.final_global[1],
-            space_id=np.str_(towers.space_id),
-            format_version=np.int32(1),
+        save_adapter(
+            args.out,
+            report.final_global,
+            towers.space_id,
+            rounds=args.rounds,
+            eta=args.eta,
+            clients=args.clients,
+            dp_noise=args.dp_noise,
+            dp_clip=args.dp_clip if args.dp_noise > 0 else None,
+            epsilon=report.epsilon,
+            catalogue=str(args.catalogue),
         )
-        atomic_write_bytes(Path(args.out), buffer.getvalue())
         result["adapter"] = str(args.out)
     if args.json:
         print(json.dumps(result, indent=2, default=float))

@@ -1,0 +1,97 @@
+"""Fixtures of the converters room (session-scoped, cheap; reusable by every room).
+
+- ``converters_towers``: the towers room's ``tiny_towers`` when that fixture exists, else tiny
+  untrained towers (:data:`TINY_CONFIG`, real Keras models).
+- ``converters_catalogue``: the catalogue room's ``sample_catalogue`` (200 products with images,
+  videos, audio and labelled queries).
+- ``speaker_bundle`` / ``hub_bundle``: int8 bundle folders converted from those towers with a small
+  calibration set (16 items), written with ``force=True`` (tiny towers need not pass the gate;
+  the figures are in the manifest).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CALIBRATION_COUNT = 16
+HELDOUT_COUNT = 16
+
+
+def tiny_config():
+    """Towers small enough to convert in about a second per model."""
+    from edgeshelf.sdk.preprocess import AudioConfig, ImageConfig, PreprocessConfig, TextConfig, VideoConfig
+    from edgeshelf.towers.model import TowersConfig
+
+    return TowersConfig(
+        dim=32,
+        modality_dim=32,
+        text_embed_dim=16,
+        text_hidden=32,
+        image_widths=(8, 16, 16),
+        audio_widths=(8, 16),
+        fusion_hidden=32,
+        head_hidden=32,
+        preprocess=PreprocessConfig(
+            text=TextConfig(max_tokens=16, buckets=1024),
+            image=ImageConfig(size=32),
+            audio=AudioConfig(max_seconds=1.0),
+            video=VideoConfig(frames=2),
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def converters_towers(request: pytest.FixtureRequest) -> Any:
+    from edgeshelf.towers.model import Towers
+
+    try:
+        towers = request.getfixturevalue("tiny_towers")
+    except pytest.FixtureLookupError:
+        return Towers.create(tiny_config(), seed=0)
+    if isinstance(towers, Towers):
+        return towers
+    if isinstance(getattr(towers, "towers", None), Towers):
+        return towers.towers
+    return Towers.load(getattr(towers, "path", towers))
+
+
+@pytest.fixture(scope="session")
+def converters_catalogue(sample_catalogue: Any) -> Any:
+    return sample_catalogue
+
+
+def _bundle(towers: Any, catalogue: Any, profile: str, out: Path) -> Path:
+    from edgeshelf.converters.convert import convert
+
+    report = convert(
+        towers,
+        profile,
+        catalogue,
+        out,
+        quant="int8",
+        force=True,
+        calibration_count=CALIBRATION_COUNT,
+        heldout_count=HELDOUT_COUNT,
+    )
+    return report.out
+
+
+@pytest.fixture(scope="session")
+def speaker_bundle(
+    converters_towers: Any, converters_catalogue: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """An int8 speaker bundle folder (text + audio + fusion)."""
+    return _bundle(
+        converters_towers, converters_catalogue, "speaker", tmp_path_factory.mktemp("bundles") / "speaker"
+    )
+
+
+@pytest.fixture(scope="session")
+def hub_bundle(
+    converters_towers: Any, converters_catalogue: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """An int8 hub bundle folder (all four modalities + fusion)."""
+    return _bundle(converters_towers, converters_catalogue, "hub", tmp_path_factory.mktemp("bundles") / "hub")
