@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="generate the demo catalogue (products, images, videos, audio, labelled queries)",
         description=(
             "Generate edgeshelf's own demo catalogue into OUT: products.csv, images/ (one PNG per product), "
-            "videos/ and audio/ (about 10%% of products each), queries.jsonl (clean, noisy, zh, image, "
+            "videos/ and audio/ (about 10% of products each), queries.jsonl (clean, noisy, zh, image, "
             "text_to_image, video, audio queries with graded relevance) and catalogue.json. "
             "Byte-deterministic for a given --seed and --products."
         ),

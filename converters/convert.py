@@ -288,12 +288,13 @@ def _retrieval(
     """Top-10 overlap over ``queries`` and recall/nDCG of the ``scored`` ones (the first
     ``len(scored)`` rows of ``fq`` / ``qq``), each against its own corpus."""
     host = _host_queries(towers, scored)
+    plain = None  # the towers without the adapter, to measure what the adapter costs
     if query_adapter is not None and len(host):
         from edgeshelf.towers.federated import apply_adapter
 
-        host = apply_adapter(query_adapter.weights, host)
+        plain, host = host, apply_adapter(query_adapter.weights, host)
     overlaps: list[float] = []
-    sums = {"f": [0.0, 0.0], "q": [0.0, 0.0], "h": [0.0, 0.0]}
+    sums = {"f": [0.0, 0.0], "q": [0.0, 0.0], "h": [0.0, 0.0], "t": [0.0, 0.0]}
     n_scored = 0
     for name, products in corpora.items():
         rows = [i for i, q in enumerate(queries) if q.corpus == name]
@@ -307,7 +308,10 @@ def _retrieval(
         if not srows:
             continue
         subset = [scored[i] for i in srows]
-        for tag, vecs in (("f", fq[srows]), ("q", qq[srows]), ("h", host[srows])):
+        sets = [("f", fq[srows]), ("q", qq[srows]), ("h", host[srows])]
+        if plain is not None:
+            sets.append(("t", plain[srows]))
+        for tag, vecs in sets:
             recall, ndcg = overall_metrics(vecs @ vectors.T, ids, subset)
             sums[tag][0] += recall * len(srows)
             sums[tag][1] += ndcg * len(srows)
@@ -329,6 +333,8 @@ def _retrieval(
         recall_at_10_host=mean["h"][0],
         ndcg_at_10_host=mean["h"][1],
         kinds=kinds,
+        recall_at_10_towers=mean["t"][0] if plain is not None else float("nan"),
+        ndcg_at_10_towers=mean["t"][1] if plain is not None else float("nan"),
     )
 
 
@@ -582,7 +588,9 @@ def convert(
             qq = _embed_queries(q_enc, all_queries)
     query_cos = CosineStats.of(fq, qq)
     retrieval = (
-        _retrieval(model, corpora, all_queries, scored, fq, qq, labels, progress) if all_queries else None
+        _retrieval(model, corpora, all_queries, scored, fq, qq, labels, progress, query_adapter)
+        if all_queries
+        else None
     )
     float_ops = {role: c.float_report.float_ops for role, c in quantized.items()}
     report = judge(
@@ -617,8 +625,13 @@ def convert(
         )  # fmt: skip
         raise GateFailedError(
             f"the {prof.name}/{prof.quantization} bundle failed the validation gate "
-            f"({'; '.join(report.failures)}); nothing was written to {target}. Check the calibration "
-            "catalogue or try another --quant; --force writes it with the failure recorded",
+            f"({'; '.join(report.failures)}); nothing was written to {target}. "
+            + (
+                "Train the adapter with a larger --weight-decay or fewer --rounds"
+                if any("query adapter" in f for f in report.failures)
+                else "Check the calibration catalogue or try another --quant"
+            )
+            + "; --force writes it with the failure recorded",
             failed,
         )
     t0 = time.perf_counter()

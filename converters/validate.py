@@ -37,7 +37,10 @@ class GateThresholds:
     0.01 = one point of recall). ``max_model_norm_error`` bounds ``|mean(|q| / |f|) - 1|`` of
     each model's outputs (cosine alone misses an output that collapsed in scale: the fusion
     tower mixes the encoders' outputs by magnitude). ``max_float_ops`` applies to ``int8``
-    bundles only."""
+    bundles only. ``max_adapter_recall_drop`` applies to bundles with a federated query adapter:
+    the host towers with the adapter may lose at most this much recall@10 on the labelled
+    queries against the towers alone (an adapter that learned a few households' tastes must not
+    cost everyone else's queries)."""
 
     min_model_cosine_mean: float = 0.98
     min_model_cosine_p5: float = 0.95
@@ -48,6 +51,7 @@ class GateThresholds:
     max_recall_drop: float = 0.03
     max_ndcg_drop: float = 0.03
     max_float_ops: int = 0
+    max_adapter_recall_drop: float = 0.03
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -129,6 +133,13 @@ class RetrievalFigures:
     recall_at_10_host: float = float("nan")
     ndcg_at_10_host: float = float("nan")
     kinds: dict[str, int] = field(default_factory=dict)
+    recall_at_10_towers: float = float("nan")  # host towers without the query adapter (adapter bundles)
+    ndcg_at_10_towers: float = float("nan")
+
+    @property
+    def adapter_recall_drop(self) -> float:
+        """Recall@10 the query adapter costs the host towers (NaN without an adapter)."""
+        return self.recall_at_10_towers - self.recall_at_10_host
 
     @property
     def recall_drop(self) -> float:
@@ -142,6 +153,8 @@ class RetrievalFigures:
         out = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
         out["recall_drop"] = round(self.recall_drop, 6)
         out["ndcg_drop"] = round(self.ndcg_drop, 6)
+        if not np.isnan(self.adapter_recall_drop):
+            out["adapter_recall_drop"] = round(self.adapter_recall_drop, 6)
         return out
 
 
@@ -265,6 +278,16 @@ def format_table(report: ValidationReport) -> str:
                     "",
                 )
             )
+        if not np.isnan(r.adapter_recall_drop):
+            rows.append(
+                (
+                    "host recall@10 towers -> +adapter",
+                    f"{r.recall_at_10_towers:.4f} -> {r.recall_at_10_host:.4f}",
+                    "",
+                    f"drop <= {t.max_adapter_recall_drop}",
+                    ok(r.adapter_recall_drop <= t.max_adapter_recall_drop),
+                )
+            )
     if report.quantization == "int8":
         n_ops = sum(len(v) for v in report.float_ops.values())
         rows.append(
@@ -324,6 +347,13 @@ def judge(
             failures.append(f"recall@10 drop {retrieval.recall_drop:.4f} > {t.max_recall_drop}")
         if not retrieval.ndcg_drop <= t.max_ndcg_drop:
             failures.append(f"nDCG@10 drop {retrieval.ndcg_drop:.4f} > {t.max_ndcg_drop}")
+        drop = retrieval.adapter_recall_drop
+        if not np.isnan(drop) and not drop <= t.max_adapter_recall_drop:
+            failures.append(
+                f"the query adapter costs the host towers {drop:.4f} recall@10 on the labelled queries "
+                f"({retrieval.recall_at_10_towers:.4f} -> {retrieval.recall_at_10_host:.4f}) > "
+                f"{t.max_adapter_recall_drop}"
+            )
     if quantization == "int8":
         n_ops = sum(len(v) for v in float_ops.values())
         if n_ops > t.max_float_ops:

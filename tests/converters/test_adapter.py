@@ -57,6 +57,10 @@ def test_bundle_with_adapter_runs_it_after_fusion(
     assert _convert(towers_dir, converters_catalogue, out, "--adapter", str(adapter_file)) == 0
     report = json.loads(capsys.readouterr().out)
     assert "adapter" in report["models"] and report["validation"]["models"]["adapter"]["mean"] > 0.95
+    retrieval = report["validation"]["retrieval"]
+    assert retrieval["adapter_recall_drop"] == pytest.approx(
+        retrieval["recall_at_10_towers"] - retrieval["recall_at_10_host"], abs=1e-5
+    )
     with Bundle.open(out) as bundle:
         manifest = bundle.manifest
         assert manifest.space_id == converters_towers.space_id  # products keep their vectors
@@ -95,3 +99,26 @@ def test_corrupt_adapter_file_is_refused(towers_dir, converters_catalogue, tmp_p
     assert not out.exists()
     with pytest.raises(CorruptArtifactError):
         load_adapter(bad)
+
+
+def test_an_adapter_that_costs_general_recall_fails_the_gate(
+    towers_dir, converters_towers, converters_catalogue, tmp_path, capsys
+):
+    """Kernel = -I + noise: q + qW is noise, so the adapted queries point anywhere."""
+    dim = converters_towers.config.dim
+    rng = np.random.default_rng(3)
+    kernel = (-np.eye(dim) + rng.normal(size=(dim, dim)) * 0.3 / np.sqrt(dim)).astype(np.float32)
+    harmful = tmp_path / "harmful.npz"
+    save_adapter(harmful, [kernel, np.zeros(dim, np.float32)], converters_towers.space_id)
+    out = tmp_path / "speaker"
+    args = [
+        "convert", "--towers", str(towers_dir), "--profile", "speaker", "--calibration",
+        str(converters_catalogue.source), "--out", str(out), "--calibration-count", "16",
+        "--heldout-count", "16", "--quant", "float32", "--adapter", str(harmful), "--json",
+    ]  # fmt: skip
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    retrieval = json.loads(captured.out)["validation"]["retrieval"]
+    assert retrieval["recall_at_10_towers"] > retrieval["recall_at_10_host"] + 0.03
+    assert "the query adapter costs the host towers" in captured.err
+    assert not out.exists()

@@ -12,7 +12,18 @@ from edgeshelf.cli import main
 @pytest.mark.slow
 def test_demo_builds_everything_then_answers_from_the_cache(tmp_path, capsys):
     work = tmp_path / "demo"
-    argv = ["demo", "--workdir", str(work), "--products", "200", "--epochs", "2", "--json"]
+    argv = [
+        "demo",
+        "--workdir",
+        str(work),
+        "--products",
+        "200",
+        "--epochs",
+        "2",
+        "--text-warmup-epochs",
+        "0",
+        "--json",
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)  # the steps' own output went to stderr
@@ -36,7 +47,22 @@ def test_demo_builds_everything_then_answers_from_the_cache(tmp_path, capsys):
     assert set(report["bundle_gate"]) == {"passed", "forced", "failures"}
 
     # second run: everything cached, same answer, readable output
-    assert main(["demo", "--workdir", str(work), "--products", "200", "--epochs", "2"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--workdir",
+                str(work),
+                "--products",
+                "200",
+                "--epochs",
+                "2",
+                "--text-warmup-epochs",
+                "0",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "[2/5] train towers: cached" in captured.err
     assert f'heard:   "{query["words"]}"' in captured.out
@@ -47,11 +73,14 @@ def test_demo_builds_everything_then_answers_from_the_cache(tmp_path, capsys):
     from edgeshelf.demo import STAMP, DemoConfig, build
 
     stamp = json.loads((work / STAMP).read_text())
-    assert stamp["config"] == DemoConfig(products=200, epochs=2).to_dict() and len(stamp["done"]) == 5
+    assert (
+        stamp["config"] == DemoConfig(products=200, epochs=2, text_warmup_epochs=0).to_dict()
+        and len(stamp["done"]) == 5
+    )
     stamp["done"].remove("cut device shard")
     (work / STAMP).write_text(json.dumps(stamp))
     logs: list[str] = []
-    seconds = build(work, DemoConfig(products=200, epochs=2), log=logs.append)
+    seconds = build(work, DemoConfig(products=200, epochs=2, text_warmup_epochs=0), log=logs.append)
     assert [name for name, s in seconds.items() if s > 0] == ["cut device shard"]
     assert "[4/5] build catalogue index: cached" in " ".join(logs)
 
