@@ -35,7 +35,6 @@ import hashlib
 import os
 import random
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -173,28 +172,16 @@ def _groups(catalogue: Any, options: QualityOptions, towers_path: Path, notes: l
 
 
 def _speak(text: str, voice: str, folder: Path) -> Path:
-    exe = shutil.which("espeak-ng")
-    if exe is None:
+    """The query spoken by espeak-ng (cached by voice and text)."""
+    from edgeshelf.sdk.tts import espeak_available, speak_to_wav
+
+    if not espeak_available():
         raise MissingDependencyError(
             "voice queries need espeak-ng to speak the queries (apt-get install espeak-ng), or pass --voice 0"
         )
     digest = hashlib.sha256(f"{voice}\0{text}".encode()).hexdigest()[:16]
     out = folder / f"{digest}.wav"
-    if not out.is_file():
-        tmp = folder / f".{digest}.tmp.wav"
-        done = subprocess.run(
-            [exe, "-v", voice, "-s", "140", "-w", str(tmp), text],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if done.returncode != 0 or not tmp.is_file():
-            raise InvalidInputError(
-                f"espeak-ng could not speak {text!r} with voice {voice}: {done.stderr.strip()}"
-            )
-        os.replace(tmp, out)
-    return out
+    return out if out.is_file() else speak_to_wav(text, out, voice, 140)
 
 
 def voice_group(

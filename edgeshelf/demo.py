@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -256,19 +255,9 @@ def pick_query(catalogue_dir: Path, shard: Any, grammar: Any) -> DemoQuery:
 
 def synthesise(words: str, out: Path) -> Path | None:
     """Speak ``words`` into a WAV file with espeak-ng; None when espeak-ng is not installed."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        return None
-    done = subprocess.run(
-        [exe, "-v", VOICE, "-s", "150", "-w", str(out), words],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0 or not out.is_file():
-        raise DemoError(f"espeak-ng could not synthesise {words!r} into {out}: {done.stderr.strip()}")
-    return out
+    from edgeshelf.sdk.tts import espeak_available, speak_to_wav
+
+    return speak_to_wav(words, out, VOICE, 150) if espeak_available() else None
 
 
 def run_demo(

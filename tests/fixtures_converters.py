@@ -1,7 +1,6 @@
 """Fixtures of the converters room (session-scoped, cheap; reusable by every room).
 
-- ``converters_towers``: the towers room's ``tiny_towers`` when that fixture exists, else tiny
-  untrained towers (:data:`TINY_CONFIG`, real Keras models).
+- ``converters_towers``: the towers room's ``tiny_towers`` (small, trained on the sample catalogue).
 - ``converters_catalogue``: the catalogue room's ``sample_catalogue`` (200 products with images,
   videos, audio and labelled queries).
 - ``speaker_bundle`` / ``hub_bundle``: int8 bundle folders converted from those towers with a small
@@ -20,42 +19,10 @@ CALIBRATION_COUNT = 16
 HELDOUT_COUNT = 16
 
 
-def tiny_config():
-    """Towers small enough to convert in about a second per model."""
-    from edgeshelf.sdk.preprocess import AudioConfig, ImageConfig, PreprocessConfig, TextConfig, VideoConfig
-    from edgeshelf.towers.model import TowersConfig
-
-    return TowersConfig(
-        dim=32,
-        modality_dim=32,
-        text_embed_dim=16,
-        text_hidden=32,
-        image_widths=(8, 16, 16),
-        audio_widths=(8, 16),
-        fusion_hidden=32,
-        head_hidden=32,
-        preprocess=PreprocessConfig(
-            text=TextConfig(max_tokens=16, buckets=1024),
-            image=ImageConfig(size=32),
-            audio=AudioConfig(max_seconds=1.0),
-            video=VideoConfig(frames=2),
-        ),
-    )
-
-
 @pytest.fixture(scope="session")
-def converters_towers(request: pytest.FixtureRequest) -> Any:
-    from edgeshelf.towers.model import Towers
-
-    try:
-        towers = request.getfixturevalue("tiny_towers")
-    except pytest.FixtureLookupError:
-        return Towers.create(tiny_config(), seed=0)
-    if isinstance(towers, Towers):
-        return towers
-    if isinstance(getattr(towers, "towers", None), Towers):
-        return towers.towers
-    return Towers.load(getattr(towers, "path", towers))
+def converters_towers(tiny_towers: Any) -> Any:
+    """The towers room's small trained towers (a :class:`~edgeshelf.towers.model.Towers`)."""
+    return tiny_towers.towers
 
 
 @pytest.fixture(scope="session")
