@@ -59,7 +59,7 @@ from edgeshelf.sdk.errors import (
 )
 from edgeshelf.sdk.fileio import atomic_write_text
 from edgeshelf.sdk.results import Hit, SearchResult
-from edgeshelf.sdk.shard import VectorSearcher
+from edgeshelf.sdk.shard import TIE_SLACK, VectorSearcher
 
 INDEX_FORMAT = "edgeshelf-catalogue-index"
 INDEX_FORMAT_VERSION = 1
@@ -623,21 +623,23 @@ class CatalogueIndex:
             mask = seg.live if allowed is None else seg.live & allowed[seg.pid_clip]
             if not mask.any():
                 continue
-            scores, rows = seg.searcher.search(matrix, int(k), mask=mask)
+            fetch = int(k) + TIE_SLACK  # ties are ranked by product id below, as a shard does
+            scores, rows = seg.searcher.search(matrix, fetch, mask=mask)
             pids = np.where(rows >= 0, seg.pid[np.maximum(rows, 0)], -1)
             best_scores = np.concatenate([best_scores, scores], axis=1)
             best_rows = np.concatenate([best_rows, pids], axis=1)
-            if best_scores.shape[1] > k:
-                order = np.argsort(-best_scores, axis=1, kind="stable")[:, :k]
+            if best_scores.shape[1] > fetch:
+                order = np.argsort(-best_scores, axis=1, kind="stable")[:, :fetch]
                 best_scores = np.take_along_axis(best_scores, order, axis=1)
                 best_rows = np.take_along_axis(best_rows, order, axis=1)
         elapsed = (time.perf_counter() - start) * 1000.0 / max(1, len(matrix))
         results = []
         for q in range(len(matrix)):
             hits = []
-            for score, pid in zip(best_scores[q], best_rows[q]):
-                if pid < 0 or not np.isfinite(score):
-                    continue
+            found = [
+                (float(s), int(p)) for s, p in zip(best_scores[q], best_rows[q]) if p >= 0 and np.isfinite(s)
+            ]
+            for score, pid in sorted(found, key=lambda sp: (-sp[0], snap.ids[sp[1]]))[: int(k)]:
                 hits.append(
                     Hit(
                         product_id=snap.ids[pid],

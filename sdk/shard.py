@@ -101,6 +101,11 @@ _HEADER_CRC_AT = HEADER_SIZE - 4
 ShardDtype = Literal["int8", "float16"]
 ScaleMode = Literal["none", "dimension", "vector"]
 Kernel = Literal["auto", "simsimd", "usearch", "numpy"]
+
+#: Searches fetch this many candidates beyond k and rank by (score, product id): products with
+#: equal scores (identical vectors, e.g. two listings with one title) come out in the same order
+#: from a shard and from the lookup index, whatever their storage order.
+TIE_SLACK = 8
 KERNELS: tuple[str, ...] = ("auto", "simsimd", "usearch", "numpy")
 _DTYPE_CODES = {"int8": 1, "float16": 2}
 _SCALE_CODES = {"none": 0, "dimension": 1, "vector": 2}
@@ -1255,17 +1260,20 @@ class Shard:
 
         ``filters``: ``{"category": str | list[str], "max_price": float, "min_price": float}``.
         """
+        if int(k) < 1:
+            raise InvalidInputError(f"k must be >= 1; got {k}")
         start = time.perf_counter()
         searcher = self._live_searcher()
         if not searcher._built:
             self.warm()
         queries, single = self._as_queries(query)
         mask = self.filter_mask(filters)
-        scores, rows = searcher.search(queries, k, mask)
+        scores, rows = searcher.search(queries, int(k) + TIE_SLACK, mask)
         results = []
         elapsed = (time.perf_counter() - start) * 1000.0 / len(queries)
         for q in range(len(queries)):
-            hits = tuple(self.hit(int(r), float(s)) for s, r in zip(scores[q], rows[q]) if r >= 0)
+            found = [self.hit(int(r), float(s)) for s, r in zip(scores[q], rows[q]) if r >= 0]
+            hits = tuple(sorted(found, key=lambda h: (-h.score, h.product_id))[: int(k)])
             results.append(
                 SearchResult(hits=hits, source="shard", space_id=self.space_id, latency_ms=elapsed)
             )

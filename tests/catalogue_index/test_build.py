@@ -274,3 +274,29 @@ def test_apply_delta_replaces_the_cached_shard_in_place(built, tmp_path):
     assert cached.read_bytes() == (tmp_path / "new.shard").read_bytes()
     with Shard.open(cached) as shard:
         assert shard.version == built.generation
+
+
+def test_shard_and_index_rank_equal_scores_alike(tmp_path):
+    """Listings with identical vectors (one title sold twice) tie; the shard (stored by
+    popularity) and the index (stored by insertion) must still return the same top-10 list."""
+    from edgeshelf.catalogue.build import cut_shard
+    from edgeshelf.catalogue.index import CatalogueIndex
+    from edgeshelf.sdk.shard import Shard
+
+    from tests.fixtures_catalogue_index import SYNTHETIC_SPACE, make_products, unit_vectors
+
+    products = make_products(200, seed=3)
+    base = unit_vectors(40, 32, seed=4)
+    vectors = base[np.arange(200) % 40]  # every vector five times: groups of exact ties
+    with CatalogueIndex.create(
+        tmp_path / "ties.index", space_id=SYNTHETIC_SPACE, dim=32, dtype="float16"
+    ) as index:
+        index.upsert(products, vectors)
+        cut_shard(index, tmp_path / "ties.shard", dtype="float16")
+        with Shard.open(tmp_path / "ties.shard") as shard:
+            for query in unit_vectors(30, 32, seed=5):
+                remote, local = index.search(query, 10)[0], shard.search(query, 10)
+                assert local.ids == remote.ids
+                assert [h.score for h in local.hits] == pytest.approx(
+                    [h.score for h in remote.hits], abs=1e-6
+                )
