@@ -313,7 +313,7 @@ class QueryEncoder:
                 self._mask[i] = 1.0
                 fusion.set_input(modality, parts[modality])
             elif modality in self._zeros:
-                fusion.set_input(modality, self._zeros[modality])
+                fusion.set_input_zeros(modality)
         fusion.set_input("mask", self._mask)
         fusion.invoke()
         vector = fusion.output().reshape(-1).astype(np.float32, copy=True)

@@ -199,7 +199,7 @@ def specs_from_interpreter(interpreter: Any) -> tuple[tuple[TensorSpec, ...], tu
 class _Slot:
     """One input or output tensor: its spec, interpreter index and preallocated float buffer."""
 
-    __slots__ = ("spec", "index", "buffer", "lo", "hi", "inv_scale", "pixel_identity", "pixel_int8")
+    __slots__ = ("spec", "index", "buffer", "lo", "hi", "inv_scale", "pixel_identity", "pixel_int8", "zeros", "stored")
 
     def __init__(self, spec: TensorSpec, index: int) -> None:
         self.spec = spec
@@ -217,6 +217,10 @@ class _Slot:
         unit = spec.quantized and abs(spec.scale * 255.0 - 1.0) < 1e-6
         self.pixel_identity = unit and spec.dtype == "uint8" and spec.zero_point == 0
         self.pixel_int8 = unit and spec.dtype == "int8" and spec.zero_point == -128
+        # the stored form of an all-zero input (an absent modality): written as is, no quantizing
+        zero = min(max(spec.zero_point, self.lo), self.hi) if spec.quantized else 0
+        self.zeros = np.full(spec.shape, zero, np.dtype(spec.dtype))
+        self.stored = np.empty(spec.shape, np.dtype(spec.dtype))  # a quantized input, before set_tensor
 
 
 class ModelRunner:
@@ -304,17 +308,21 @@ class ModelRunner:
         """Write one input (its real value; quantized here when the tensor is quantized)."""
         slot = self._slot(name)
         value = self._check_value(slot, np.asarray(value))
-        view = self._interpreter.tensor(slot.index)()
         if slot.spec.quantized:
             buf = slot.buffer
             np.multiply(value, slot.inv_scale, out=buf, casting="unsafe")
             np.rint(buf, out=buf)
             buf += slot.spec.zero_point
             np.clip(buf, slot.lo, slot.hi, out=buf)
-            view[...] = buf
+            np.copyto(slot.stored, buf, casting="unsafe")
+            self._interpreter.set_tensor(slot.index, slot.stored)
         else:
-            view[...] = value
-        del view
+            self._interpreter.set_tensor(slot.index, value.astype(slot.stored.dtype, copy=False))
+
+    def set_input_zeros(self, name: str) -> None:
+        """Write an all-zero input (its stored form is computed once at open)."""
+        slot = self._slot(name)
+        self._interpreter.set_tensor(slot.index, slot.zeros)
 
     def set_pixels(self, name: str, pixels: np.ndarray) -> None:
         """Write uint8 pixels whose real value is ``pixels / 255`` (an image model's input).

@@ -15,7 +15,7 @@ from edgeshelf.sdk.preprocess import load_image
 from edgeshelf.towers.model import Towers
 
 from tests.converters.helpers import cosine
-from tests.fixtures_converters import tiny_config
+from tests.fixtures_towers import tiny_config
 
 CAMERA = Profile(name="camera", modalities=("text", "image"), image_size=48, source="test")
 
