@@ -199,10 +199,9 @@ def voice_group(
 
     by_id = {p.id: p for p in products}
     corpus = [by_id[i] for i in clean.corpus if i in by_id]
+    categories = sorted({p.category for p in corpus if p.category})
     grammar = grammar_from_titles(
-        [p.title for p in corpus],
-        extra_words=sorted({p.category for p in corpus if p.category}),
-        max_phrases=1000,
+        [p.title for p in corpus], extra_words=categories, nouns=categories, max_phrases=1000
     )
     spoken = [q for q in clean.queries if q.text and q.text.isascii()][: options.voice_queries]
     folder.mkdir(parents=True, exist_ok=True)

