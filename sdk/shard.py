@@ -1006,7 +1006,6 @@ class Shard:
                 )
             if options.verify:
                 _verify_body(self._mm, info, source)
-                self._forget_pages()
             self._ids_index, self._titles_index = _check_layout(self._mm, info, source)
             self.info = info
             meta = json.loads(bytes(_section(self._mm, info, "meta", np.uint8)).decode("utf-8"))
@@ -1020,6 +1019,7 @@ class Shard:
                 and int(self._categories.max()) >= len(self._category_names)
             ):
                 raise CorruptArtifactError(f"{source}: shard category codes point past the category table")
+            self._forget_pages()  # after every check that read the file
             codes_dtype = "<i1" if info.dtype == "int8" else "<f2"
             self._vectors = _section(self._mm, info, "vectors", codes_dtype, info.count * info.dim).reshape(
                 info.count, info.dim
@@ -1064,8 +1064,9 @@ class Shard:
         return self
 
     def _forget_pages(self) -> None:
-        """Let the OS drop the pages the checksum read: search touches only the vectors and
-        the rows of its hits, so that is all that stays resident (file-backed, reclaimable)."""
+        """Let the OS drop the pages the checks read (the checksum reads the whole file): search
+        touches only the vectors and the rows of its hits, so that is all that stays resident
+        (file-backed, reclaimable)."""
         advice = getattr(mmap, "MADV_DONTNEED", None)
         if advice is not None and self._mm is not None and len(self._mm):
             self._mm.madvise(advice)
@@ -1272,8 +1273,10 @@ class Shard:
         results = []
         elapsed = (time.perf_counter() - start) * 1000.0 / len(queries)
         for q in range(len(queries)):
-            found = [self.hit(int(r), float(s)) for s, r in zip(scores[q], rows[q]) if r >= 0]
-            hits = tuple(sorted(found, key=lambda h: (-h.score, h.product_id))[: int(k)])
+            valid = rows[q] >= 0
+            s_q, r_q = scores[q][valid], rows[q][valid]
+            best = np.lexsort((r_q, -s_q))[: int(k)]  # rows are stored in id order: ties by id
+            hits = tuple(self.hit(int(r_q[i]), float(s_q[i])) for i in best)
             results.append(
                 SearchResult(hits=hits, source="shard", space_id=self.space_id, latency_ms=elapsed)
             )

@@ -277,17 +277,18 @@ def test_apply_delta_replaces_the_cached_shard_in_place(built, tmp_path):
 
 
 def test_shard_and_index_rank_equal_scores_alike(tmp_path):
-    """Listings with identical vectors (one title sold twice) tie; the shard (stored by
-    popularity) and the index (stored by insertion) must still return the same top-10 list."""
+    """Listings with identical vectors (one title sold twice) tie; the shard (rows in id order)
+    and the index (rows in insertion order, upserted shuffled here) must return the same top 10."""
     from edgeshelf.catalogue.build import cut_shard
     from edgeshelf.catalogue.index import CatalogueIndex
     from edgeshelf.sdk.shard import Shard
 
     from tests.fixtures_catalogue_index import SYNTHETIC_SPACE, make_products, unit_vectors
 
-    products = make_products(200, seed=3)
+    order = np.random.default_rng(6).permutation(200)
+    products = [make_products(200, seed=3)[i] for i in order]
     base = unit_vectors(40, 32, seed=4)
-    vectors = base[np.arange(200) % 40]  # every vector five times: groups of exact ties
+    vectors = base[order % 40]  # every vector five times: groups of exact ties
     with CatalogueIndex.create(
         tmp_path / "ties.index", space_id=SYNTHETIC_SPACE, dim=32, dtype="float16"
     ) as index:
