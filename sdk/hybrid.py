@@ -18,6 +18,11 @@ Policies (strings at the API, :class:`SearchPolicy` inside):
   ``note`` counts how many hits came from each side. When the server is unreachable the shard
   answers alone, as with ``prefer-remote``.
 
+Offline hold-off: once the service is unreachable (connection refused, time-outs, after the
+client's own retries), ``prefer-remote`` and ``merge`` answer from the shard *without asking the
+service* for ``offline_retry_s`` seconds (default 30), then ask again. Without it every query of
+an offline device would wait out the client's retries first (measured: about 0.7 s each).
+
 Only the query embedding (its vector and space id), ``k`` and the filters go to the server:
 never the audio, image or text the embedding was made from (the :class:`Embedding` holds none).
 
@@ -83,8 +88,14 @@ class HybridSearcher:
         policy: PolicyName | SearchPolicy = "prefer-remote",
         *,
         owns: bool = False,
+        offline_retry_s: float = 30.0,
     ) -> None:
         self.policy = SearchPolicy.parse(policy)
+        if offline_retry_s < 0:
+            raise InvalidInputError(f"offline_retry_s must be >= 0, got {offline_retry_s}")
+        self.offline_retry_s = float(offline_retry_s)
+        self._offline_since: float | None = None  # monotonic time the service was found unreachable
+        self._offline_reason = ""
         if shard is None and client is None:
             raise InvalidInputError("HybridSearcher needs a shard, a lookup client or both; got neither")
         if self.policy is SearchPolicy.LOCAL_ONLY and shard is None:
@@ -117,6 +128,7 @@ class HybridSearcher:
         *,
         expected_space_id: str | None = None,
         lookup_options: Any | None = None,
+        offline_retry_s: float = 30.0,
     ) -> HybridSearcher:
         """Open a shard file and/or a lookup client and search them under ``policy`` (owns both)."""
         opened_shard = opened_client = None
@@ -131,7 +143,7 @@ class HybridSearcher:
                 opened_client = LookupClient.open(
                     url, token, lookup_options or LookupOptions(), space_id=expected_space_id
                 )
-            return cls(opened_shard, opened_client, policy, owns=True)
+            return cls(opened_shard, opened_client, policy, owns=True, offline_retry_s=offline_retry_s)
         except BaseException:
             for thing in (opened_client, opened_shard):
                 if thing is not None:
@@ -165,6 +177,14 @@ class HybridSearcher:
             result = self._local(embedding, k, filters)
         elif policy is SearchPolicy.REMOTE_ONLY:
             result = self.client.search(embedding, k, filters)
+        elif self._holding_off():
+            waited = time.monotonic() - (self._offline_since or 0.0)
+            result = replace(
+                self._local(embedding, k, filters),
+                note=f"offline: lookup service unreachable {waited:.0f} s ago ({self._offline_reason}); "
+                f"answered from the cached shard; asking the service again in "
+                f"{max(0.0, self.offline_retry_s - waited):.0f} s",
+            )
         else:
             try:
                 remote = self.client.search(embedding, k, filters)
@@ -172,20 +192,28 @@ class HybridSearcher:
                 if self.shard is None:
                     raise
                 result = self._local(embedding, k, filters)
-                what = (
-                    "unreachable"
-                    if type(exc) is ServiceError
-                    else f"refused the query ({type(exc).__name__})"
-                )
+                unreachable = type(exc) is ServiceError
+                what = "unreachable" if unreachable else f"refused the query ({type(exc).__name__})"
+                if unreachable:
+                    self._offline_since, self._offline_reason = time.monotonic(), str(exc)
                 result = replace(
                     result, note=f"offline: lookup service {what} ({exc}); answered from the cached shard"
                 )
             else:
+                self._offline_since = None
                 if policy is SearchPolicy.MERGE and self.shard is not None:
                     result = merge_results(remote, self._local(embedding, k, filters), k)
                 else:
                     result = remote
         return replace(result, latency_ms=(time.perf_counter() - start) * 1000.0)
+
+    def _holding_off(self) -> bool:
+        """Whether the service was unreachable less than ``offline_retry_s`` ago (shard present)."""
+        return (
+            self._offline_since is not None
+            and self.shard is not None
+            and time.monotonic() - self._offline_since < self.offline_retry_s
+        )
 
     def _local(self, embedding: Embedding, k: int, filters: Mapping[str, Any] | None) -> SearchResult:
         if self.shard is None:

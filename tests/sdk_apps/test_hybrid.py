@@ -87,6 +87,25 @@ def test_dead_server_falls_back_to_the_shard_and_says_so(apps_shard, dead_url, e
     assert dead_url in result.note and "answered from the cached shard" in result.note
 
 
+def test_an_offline_device_stops_asking_the_dead_server_for_a_while(apps_shard, dead_url, embedding):
+    sent = []
+    options = LookupOptions(retries=0, timeout_s=1.0, connect_timeout_s=0.5, on_request=sent.append)
+    with HybridSearcher.open(apps_shard, dead_url, "esk_token", lookup_options=options) as searcher:
+        first = searcher.search(embedding, k=5)
+        asked = len(sent)
+        second = searcher.search(embedding, k=5)
+    assert asked >= 1 and len(sent) == asked  # the second query did not go to the network
+    assert first.ids == second.ids and second.source == "shard"
+    assert "asking the service again in" in second.note
+    with HybridSearcher.open(
+        apps_shard, dead_url, "esk_token", lookup_options=options, offline_retry_s=0
+    ) as searcher:
+        sent.clear()
+        searcher.search(embedding, k=5)
+        searcher.search(embedding, k=5)
+    assert len(sent) == 2  # no hold-off: every query tries the service
+
+
 def test_refused_token_falls_back_to_the_shard_and_says_why(apps_shard, apps_server, embedding):
     with HybridSearcher.open(
         apps_shard, apps_server.url, "esk_00000000_wrong", lookup_options=FAST_FAIL
