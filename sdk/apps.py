@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,6 +68,9 @@ class AppOptions:
     :meth:`SpeakerApp.pick` (every app has it) records the user's picks for federated
     personalisation (:class:`edgeshelf.sdk.feedback.FeedbackLog`; on the device only; None: picks
     are not recorded). ``feedback_max_records``: the log keeps the newest this many.
+    ``personal_adapter_path``: this device's own query adapter (:class:`~edgeshelf.sdk.adapter.PersonalAdapter`),
+    trained from the picks by :meth:`personalize` and applied to every query before search
+    (None: no personal adapter).
     """
 
     k: int = 10
@@ -80,6 +83,7 @@ class AppOptions:
     reject_low_confidence: bool = False
     feedback_path: str | None = None
     feedback_max_records: int = 10_000
+    personal_adapter_path: str | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -111,7 +115,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     transcript: Any | None = None
     note: str = ""
-    embedding: Embedding | None = field(default=None, compare=False)  # what was searched
+    # the bundle's query embedding (before a personal adapter; what a pick records)
+    embedding: Embedding | None = field(default=None, compare=False)
 
     @property
     def hits(self):
@@ -297,6 +302,7 @@ class _App:
         self._owns = owns
         self._owns_recognizer = recognizer is None
         self._feedback: Any | None = None
+        self._personal: Any | None = None
         self._closed = False
 
     @classmethod
@@ -394,8 +400,12 @@ class _App:
         for stage, ms in embedding.timings_ms.items():
             if stage != "total":
                 timings[f"embed.{stage}"] = float(ms)
+        searched = embedding
+        personal = self.personal_adapter
+        if personal is not None and not personal.is_identity:
+            searched = replace(embedding, vector=personal.apply(embedding.vector))
         t = time.perf_counter()
-        result = self.searcher.search(embedding, k or self.options.k, filters)
+        result = self.searcher.search(searched, k or self.options.k, filters)
         timings["search"] = _ms(t)
         timings["total"] = _ms(start)
         return Answer(
@@ -408,6 +418,65 @@ class _App:
             embedding=embedding,
         )
 
+    @property
+    def personal_adapter(self) -> Any | None:
+        """This device's :class:`~edgeshelf.sdk.adapter.PersonalAdapter` (opened on first use;
+        None without ``AppOptions.personal_adapter_path``)."""
+        if self._personal is None and self.options.personal_adapter_path is not None:
+            from edgeshelf.sdk.adapter import PersonalAdapter
+
+            self._personal = PersonalAdapter.open(
+                self.options.personal_adapter_path, self.encoder.space_id, int(self.encoder.dim)
+            )
+        return self._personal
+
+    def personalize(
+        self, *, epochs: int = 5, learning_rate: float = 0.005, weight_decay: float = 0.3
+    ) -> dict[str, Any]:
+        """Train the personal adapter on the picks in the feedback log, against the shard's
+        products, on the device; return ``{"picks", "skipped", "loss", "path"}``. Nothing leaves
+        the device. Needs ``feedback_path``, ``personal_adapter_path`` and a shard."""
+        self._check_open()
+        if self.options.feedback_path is None or self.options.personal_adapter_path is None:
+            raise InvalidInputError(
+                "personalize() needs AppOptions(feedback_path=..., personal_adapter_path=...)"
+            )
+        shard = self.searcher.shard
+        if shard is None:
+            raise InvalidInputError("personalize() needs a cached shard: open the app with shard=PATH")
+        from edgeshelf.sdk.feedback import FeedbackLog, FeedbackOptions
+
+        log = self._feedback or FeedbackLog.open(
+            Path(self.options.feedback_path).expanduser(),
+            FeedbackOptions(max_records=self.options.feedback_max_records),
+        )
+        queries, product_ids = log.arrays()
+        if log is not self._feedback:
+            log.close()
+        if log.space_id not in (None, self.encoder.space_id):
+            raise InvalidInputError(
+                f"the feedback log holds picks of space {log.space_id}, the bundle is {self.encoder.space_id}; "
+                "clear the log after changing towers"
+            )
+        row_of = {pid: row for row, pid in enumerate(shard.ids)}
+        keep = [i for i, pid in enumerate(product_ids) if pid in row_of]
+        if not keep:
+            raise InvalidInputError(
+                f"no recorded pick is in the shard ({len(product_ids)} picks); record picks with "
+                "app.pick(answer, product_id) first"
+            )
+        targets = np.asarray([row_of[product_ids[i]] for i in keep], np.int64)
+        loss = self.personal_adapter.train(
+            queries[keep], targets, shard.vectors(), epochs=epochs,
+            learning_rate=learning_rate, weight_decay=weight_decay,
+        )  # fmt: skip
+        return {
+            "picks": len(keep),
+            "skipped": len(product_ids) - len(keep),
+            "loss": float(loss),
+            "path": str(self.personal_adapter.path),
+        }
+
     def pick(self, answer: Answer, product_id: str) -> bool:
         """Record that the user chose ``product_id`` from ``answer`` (query embedding + id) in
         the on-device feedback log; False when ``AppOptions.feedback_path`` is None (not
@@ -419,7 +488,9 @@ class _App:
                 "record a pick of a product the user was shown"
             )
         if answer.embedding is None:
-            raise InvalidInputError("this answer carries no query embedding (built by hand?); cannot record it")
+            raise InvalidInputError(
+                "this answer carries no query embedding (built by hand?); cannot record it"
+            )
         if self.options.feedback_path is None:
             return False
         if self._feedback is None:
