@@ -50,6 +50,17 @@ def _add_search_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-price", type=float, help="only products at or below this price")
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document to stdout")
+    mine = parser.add_argument_group("personalisation (on the device only)")
+    mine.add_argument(
+        "--picks",
+        metavar="FILE.npz",
+        help="record the results the user picks here (interactive: type a result's number)",
+    )
+    mine.add_argument(
+        "--personal",
+        metavar="FILE.npz",
+        help="this device's own query adapter: applied before search; trained from --picks by typing ':learn'",
+    )
 
 
 def _add_asr_args(parser: argparse.ArgumentParser) -> None:
@@ -98,8 +109,33 @@ def _open_app(args: argparse.Namespace, app: str):
         asr_engine=getattr(args, "asr_engine", "pocketsphinx"),
         asr_model=getattr(args, "asr_model", None),
         grammar=not getattr(args, "no_grammar", False),
+        feedback_path=getattr(args, "picks", None),
+        personal_adapter_path=getattr(args, "personal", None),
     )
     return open_device(args.bundle, args.shard, args.remote, token, app=app, options=options)
+
+
+def _handle_line(app, line: str, last) -> bool:
+    """An interactive line other than Enter: a result's number records a pick, ``:learn``
+    trains the personal adapter. True when the line was one of those (handled)."""
+    text = line.strip()
+    if text.isdigit() and last is not None:
+        rank = int(text)
+        if not 1 <= rank <= len(last.hits):
+            print(f"edgeshelf: pick a number from 1 to {len(last.hits)}", file=sys.stderr)
+        elif app.pick(last, last.hits[rank - 1].product_id):
+            print(f"picked {last.hits[rank - 1].product_id} (recorded on this device)", file=sys.stderr)
+        else:
+            print("edgeshelf: picks are not recorded; start with --picks FILE.npz", file=sys.stderr)
+        return True
+    if text == ":learn":
+        report = app.personalize()
+        print(
+            f"personal adapter trained on {report['picks']} picks (loss {report['loss']:.3f}): {report['path']}",
+            file=sys.stderr,
+        )
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,11 +232,20 @@ def _cmd_speaker(args: argparse.Namespace) -> int:
         app.recognizer  # load the speech model before the first push-to-talk  # noqa: B018
         tty = _interactive()
         count = 0
+        answer = None
         while args.max_queries is None or count < args.max_queries:
             if tty:
-                print("press Enter and speak (Ctrl-D to quit)", file=sys.stderr, flush=True)
-            if (tty or not args.continuous) and sys.stdin.readline() == "":
-                break
+                print(
+                    "press Enter and speak; a result's number picks it, :learn trains (Ctrl-D quits)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if tty or not args.continuous:
+                line = sys.stdin.readline()
+                if line == "":
+                    break
+                if _handle_line(app, line, answer):
+                    continue
             count += 1
             # a stream per push: audio from before the push never leaks into the query
             with open_microphone(args.mic) as mic:

@@ -227,3 +227,32 @@ def test_import_sdk_is_light_and_names_resolve():
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         sdk.Nope  # noqa: B018
+
+
+def test_speaker_interactive_pick_and_learn(
+    capsys, monkeypatch, tmp_path, speaker_bundle, apps_shard, espeak_wav, virtual_microphone
+):
+    """Enter speaks (the virtual microphone), a number picks that result, :learn trains."""
+    import io
+
+    import numpy as np
+    from edgeshelf.sdk.feedback import FeedbackLog
+
+    from tests.sdk_apps.conftest import pcm16
+
+    pcm = pcm16(espeak_wav("suede wallet", voice=VOICE))
+    rate = 16000
+    mic = virtual_microphone(
+        np.concatenate([np.zeros(rate // 2, np.int16), pcm, np.zeros(2 * rate, np.int16)])
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n3\n:learn\n"))
+    picks, personal = tmp_path / "picks.npz", tmp_path / "personal.npz"
+    argv = ["speaker", "--bundle", str(speaker_bundle), "--shard", str(apps_shard), "--mic", mic]
+    assert main([*argv, "--no-say", "--picks", str(picks), "--personal", str(personal)]) == 0
+    captured = capsys.readouterr()
+    assert 'heard: "suede wallet"' in captured.out
+    third = [line for line in captured.out.splitlines() if line.strip().startswith("3. ")][0].split()[1]
+    assert f"picked {third}" in captured.err and "personal adapter trained on 1 picks" in captured.err
+    with FeedbackLog.open(picks) as log:
+        assert log.arrays()[1] == [third]
+    assert personal.is_file()
