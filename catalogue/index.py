@@ -619,11 +619,11 @@ class CatalogueIndex:
         allowed = snap.filter_mask(flt)
         best_scores = np.full((len(matrix), 0), -np.inf, np.float32)
         best_rows = np.zeros((len(matrix), 0), np.int64)
+        fetch = int(k) + TIE_SLACK  # ties are ranked by product id below, as a shard does
         for seg in snap.segments:
             mask = seg.live if allowed is None else seg.live & allowed[seg.pid_clip]
             if not mask.any():
                 continue
-            fetch = int(k) + TIE_SLACK  # ties are ranked by product id below, as a shard does
             scores, rows = seg.searcher.search(matrix, fetch, mask=mask)
             pids = np.where(rows >= 0, seg.pid[np.maximum(rows, 0)], -1)
             best_scores = np.concatenate([best_scores, scores], axis=1)

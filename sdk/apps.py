@@ -444,20 +444,17 @@ class _App:
         shard = self.searcher.shard
         if shard is None:
             raise InvalidInputError("personalize() needs a cached shard: open the app with shard=PATH")
-        from edgeshelf.sdk.feedback import FeedbackLog, FeedbackOptions
-
-        log = self._feedback or FeedbackLog.open(
-            Path(self.options.feedback_path).expanduser(),
-            FeedbackOptions(max_records=self.options.feedback_max_records),
-        )
-        queries, product_ids = log.arrays()
-        if log is not self._feedback:
-            log.close()
+        log = self._feedback_log()
         if log.space_id not in (None, self.encoder.space_id):
-            raise InvalidInputError(
-                f"the feedback log holds picks of space {log.space_id}, the bundle is {self.encoder.space_id}; "
-                "clear the log after changing towers"
+            from edgeshelf.sdk.errors import SpaceMismatchError
+
+            raise SpaceMismatchError(
+                f"feedback log {log.path}",
+                self.encoder.space_id,
+                log.space_id,
+                "clear() the log after changing towers; its picks belong to the old space",
             )
+        queries, product_ids = log.arrays()
         row_of = {pid: row for row, pid in enumerate(shard.ids)}
         keep = [i for i, pid in enumerate(product_ids) if pid in row_of]
         if not keep:
@@ -493,15 +490,19 @@ class _App:
             )
         if self.options.feedback_path is None:
             return False
+        self._feedback_log().record(answer.embedding, product_id)
+        return True
+
+    def _feedback_log(self) -> Any:
+        """The on-device pick log of ``AppOptions.feedback_path``, opened once (closed with the app)."""
         if self._feedback is None:
             from edgeshelf.sdk.feedback import FeedbackLog, FeedbackOptions
 
             self._feedback = FeedbackLog.open(
-                Path(self.options.feedback_path).expanduser(),
+                Path(str(self.options.feedback_path)).expanduser(),
                 FeedbackOptions(max_records=self.options.feedback_max_records),
             )
-        self._feedback.record(answer.embedding, product_id)
-        return True
+        return self._feedback
 
     def answer_text(
         self, text: str, *, filters: Mapping[str, Any] | None = None, k: int | None = None
