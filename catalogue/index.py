@@ -463,10 +463,8 @@ class CatalogueIndex:
         with self._lock:
             self._check_open()
             codes, scales = encode_vectors(matrix, self.dtype)
-            conn = self._write_conn()
             seg_file = self._write_segment(codes, scales)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with self._transaction([seg_file]) as (conn, dropped):
                 generation = _next_generation(conn)
                 _release_rows(conn, ids)
                 seg = _add_segment(conn, seg_file, len(rows), generation)
@@ -490,12 +488,7 @@ class CatalogueIndex:
                         for i, r in enumerate(rows)
                     ],
                 )
-                dropped = self._compact(conn, generation)
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(conn, [seg_file])
-                raise
-            self._committed(dropped)
+                dropped += self._compact(conn, generation)
             return generation
 
     def update_metadata(self, products: Sequence[Any]) -> int:
@@ -509,9 +502,7 @@ class CatalogueIndex:
             return self.generation
         with self._lock:
             self._check_open()
-            conn = self._write_conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with self._transaction() as (conn, _):
                 generation = _next_generation(conn)
                 missing = [r["id"] for r in rows if not _exists(conn, r["id"])]
                 if missing:
@@ -536,11 +527,6 @@ class CatalogueIndex:
                         for r in rows
                     ],
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(conn, [])
-                raise
-            self._committed([])
             return generation
 
     def remove(self, ids: Sequence[str], *, missing_ok: bool = True) -> int:
@@ -551,9 +537,7 @@ class CatalogueIndex:
             return self.generation
         with self._lock:
             self._check_open()
-            conn = self._write_conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with self._transaction() as (conn, dropped):
                 if not missing_ok:
                     absent = [i for i in ids if not _exists(conn, i)]
                     if absent:
@@ -563,28 +547,16 @@ class CatalogueIndex:
                 generation = _next_generation(conn)
                 _release_rows(conn, ids)
                 conn.executemany("DELETE FROM products WHERE id=?", [(i,) for i in ids])
-                dropped = self._compact(conn, generation)
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(conn, [])
-                raise
-            self._committed(dropped)
+                dropped += self._compact(conn, generation)
             return generation
 
     def compact(self) -> int:
         """Rewrite all segments into one (drops dead rows); return the generation."""
         with self._lock:
             self._check_open()
-            conn = self._write_conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with self._transaction() as (conn, dropped):
                 generation = _next_generation(conn)
-                dropped = self._compact(conn, generation, full=True)
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(conn, [])
-                raise
-            self._committed(dropped)
+                dropped += self._compact(conn, generation, full=True)
             return generation
 
     # ---- reading
@@ -762,6 +734,25 @@ class CatalogueIndex:
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidInputError(f"index {self._path} is closed")
+
+    @contextlib.contextmanager
+    def _transaction(self, files: Sequence[str] = ()) -> Iterator[tuple[sqlite3.Connection, list[str]]]:
+        """One write transaction (call with ``self._lock`` held): ``BEGIN IMMEDIATE`` ... ``COMMIT``.
+
+        Yields the writer connection and a list the body extends with the segment files it
+        dropped (unlinked after the commit). On any error it rolls back and unlinks ``files``
+        (segments written for this transaction) and the pending ones.
+        """
+        conn = self._write_conn()
+        dropped: list[str] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn, dropped
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn, list(files))
+            raise
+        self._committed(dropped)
 
     def _rollback(self, conn: sqlite3.Connection, files: list[str]) -> None:
         if conn.in_transaction:
