@@ -172,6 +172,24 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def search_queries(
+    queries: Any, k: int, space_id: str | None, index_space: str, dim: int, where: str
+) -> np.ndarray:
+    """Check a search's arguments for any backend: the space id (when given) against the
+    index's, ``k >= 1``; return the queries as float32 ``[Q, dim]``."""
+    if space_id is not None and space_id != index_space:
+        raise SpaceMismatchError(
+            f"query embedding for {where}",
+            index_space,
+            space_id,
+            "embed the query with the towers/bundle this index was built with, or rebuild the index",
+        )
+    matrix = as_matrix(queries, dim, "queries")
+    if int(k) < 1:
+        raise InvalidInputError(f"k must be >= 1; got {k}")
+    return matrix
+
+
 def as_matrix(vectors: Any, dim: int, what: str = "vectors") -> np.ndarray:
     """float32 C-contiguous ``[N, dim]`` from ``[dim]`` or ``[N, dim]`` (raises InvalidInputError)."""
     array = np.asarray(getattr(vectors, "vector", vectors))
@@ -575,16 +593,7 @@ class CatalogueIndex:
         (a product without a price fails any price filter). ``space_id``, when given, must equal
         the index's (raises :class:`SpaceMismatchError` naming both).
         """
-        if space_id is not None and space_id != self.space_id:
-            raise SpaceMismatchError(
-                f"query embedding for index {self._path}",
-                self.space_id,
-                space_id,
-                "embed the query with the towers/bundle this index was built with, or rebuild the index",
-            )
-        matrix = as_matrix(queries, self.dim, "queries")
-        if int(k) < 1:
-            raise InvalidInputError(f"k must be >= 1; got {k}")
+        matrix = search_queries(queries, k, space_id, self.space_id, self.dim, f"index {self._path}")
         flt = normalise_filters(filters)
         start = time.perf_counter()
         snap = self._snap()

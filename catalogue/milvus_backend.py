@@ -31,6 +31,7 @@ from edgeshelf.catalogue.index import (
     check_dtype,
     normalise_filters,
     product_row,
+    search_queries,
 )
 from edgeshelf.sdk.errors import (
     CorruptArtifactError,
@@ -350,16 +351,7 @@ class MilvusCatalogueIndex:
         space_id: str | None = None,
     ) -> list[SearchResult]:
         """Exact top-``k`` by inner product (see ``CatalogueIndex.search``)."""
-        if space_id is not None and space_id != self._space_id:
-            raise SpaceMismatchError(
-                f"query embedding for Milvus index {self._uri}",
-                self._space_id,
-                space_id,
-                "embed the query with the towers/bundle this index was built with, or rebuild the index",
-            )
-        matrix = as_matrix(queries, self._dim, "queries")
-        if int(k) < 1:
-            raise InvalidInputError(f"k must be >= 1; got {k}")
+        matrix = search_queries(queries, k, space_id, self._space_id, self._dim, f"Milvus index {self._uri}")
         expr = filter_expression(filters)
         self._check_open()
         start = time.perf_counter()
