@@ -288,6 +288,7 @@ def test_simulate_cli_over_a_unix_socket(
     try:
         with HostSession.open(listener.accept(10.0), SphinxProductHandler()) as host:
             host.wait_for_queries(2, 20.0)
+            firmware.join(timeout=20)  # the host stays up until the firmware has acked and left
     finally:
         listener.close()
         firmware.join(timeout=20)
